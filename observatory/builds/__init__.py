@@ -1,0 +1,1 @@
+"""Candidate gateways: pip venvs, commands and URLs; supervision and sampling."""

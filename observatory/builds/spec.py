@@ -1,0 +1,72 @@
+"""Pip specs of gateway builds: exact versions only, compromised releases refused."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
+
+from observatory.errors import InputError
+
+# Releases known to be compromised on PyPI; never installed, whatever asks for them.
+FORBIDDEN: dict[str, frozenset[str]] = {
+    "litellm": frozenset({"1.82.7", "1.82.8", "1.107.0"}),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class PipSpec:
+    """A reproducible pip requirement: one package, exact version, optional extras."""
+
+    package: str  # canonical name, e.g. "litellm"
+    extras: tuple[str, ...]
+    version: str
+
+    def __str__(self) -> str:
+        extras = f"[{','.join(self.extras)}]" if self.extras else ""
+        return f"{self.package}{extras}=={self.version}"
+
+
+def parse_pip_spec(text: str) -> PipSpec:
+    """Parse ``name[extras]==X.Y.Z``; refuse ranges, URLs, markers and forbidden versions."""
+    try:
+        req = Requirement(text)
+    except InvalidRequirement as exc:
+        raise InputError(
+            f"bad pip spec {text!r}: {exc}; expected e.g. 'litellm[proxy]==1.81.9'"
+        ) from exc
+    if req.url or req.marker:
+        raise InputError(f"bad pip spec {text!r}: URLs and markers are not accepted")
+    specs = list(req.specifier)
+    if len(specs) != 1 or specs[0].operator != "==" or "*" in specs[0].version:
+        raise InputError(
+            f"bad pip spec {text!r}: a build needs one exact version ('==X.Y.Z'); "
+            "ranges are refused because a build must be reproducible"
+        )
+    version = _exact_version(text, specs[0].version)
+    spec = PipSpec(canonicalize_name(req.name), tuple(sorted(req.extras)), version)
+    check_not_forbidden(spec.package, spec.version)
+    return spec
+
+
+def _exact_version(text: str, version: str) -> str:
+    try:
+        return str(Version(version))
+    except InvalidVersion as exc:
+        raise InputError(f"bad pip spec {text!r}: {version!r} is not a version") from exc
+
+
+def check_not_forbidden(package: str, version: str) -> None:
+    """Raise InputError when ``package==version`` is a known compromised release."""
+    name = canonicalize_name(package)
+    try:
+        normal = str(Version(version))
+    except InvalidVersion:
+        normal = version
+    if normal in FORBIDDEN.get(name, frozenset()):
+        raise InputError(
+            f"{name}=={normal} is a compromised release and is never installed; "
+            f"refused versions: {', '.join(sorted(FORBIDDEN[name]))}"
+        )

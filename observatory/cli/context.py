@@ -1,0 +1,40 @@
+"""What every command needs, built lazily once: settings, engine, sessions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from observatory.settings import Settings, load_settings
+from observatory.store.db import make_engine, session_factory
+
+
+class App:
+    """Holds the composition of one CLI invocation."""
+
+    def __init__(self, config_path: Path | None) -> None:
+        self.config_path = config_path
+        self._settings: Settings | None = None
+        self._engine: Engine | None = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = load_settings(self.config_path)
+        return self._settings
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            self._engine = make_engine(self.settings.db_url)
+        return self._engine
+
+    @property
+    def sessions(self) -> sessionmaker[Session]:
+        return session_factory(self.engine)
+
+
+pass_app = click.make_pass_decorator(App)

@@ -1,0 +1,1 @@
+"""Storage: SQLAlchemy 2 tables and repository functions (SQLite and Postgres)."""

@@ -1,0 +1,36 @@
+"""Repository functions for runs."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from observatory.errors import NotFoundError
+from observatory.store.tables import Run
+
+
+def get_run(session: Session, run_id: int) -> Run:
+    run = session.get(Run, run_id)
+    if run is None:
+        raise NotFoundError(f"unknown run {run_id}")
+    return run
+
+
+def list_runs(
+    session: Session,
+    *,
+    limit: int = 50,
+    status: str | None = None,
+    scenario: str | None = None,
+    build_id: int | None = None,
+) -> Sequence[Run]:
+    query = select(Run).order_by(Run.id.desc()).limit(limit)
+    if status is not None:
+        query = query.where(Run.status == status)
+    if scenario is not None:
+        query = query.where(Run.scenario == scenario)
+    if build_id is not None:
+        query = query.where(Run.build_id == build_id)
+    return session.scalars(query).all()
