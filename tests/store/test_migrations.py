@@ -1,0 +1,22 @@
+from __future__ import annotations
+
+from sqlalchemy import inspect
+
+from observatory.store import db
+from observatory.store.tables import Base
+
+
+def test_upgrade_creates_every_table_and_downgrade_removes_them(db_url: str) -> None:
+    engine = db.make_engine(db_url)
+    try:
+        db.upgrade(engine)
+        assert db.current_revision(engine) is not None
+        tables = set(inspect(engine).get_table_names())
+        assert set(Base.metadata.tables) <= tables
+        db.downgrade(engine, "base")
+        assert set(inspect(engine).get_table_names()) & set(Base.metadata.tables) == set()
+        db.upgrade(engine)  # and back up again: the downgrade left nothing behind
+        assert db.current_revision(engine) is not None
+        db.downgrade(engine, "base")
+    finally:
+        engine.dispose()
