@@ -23,8 +23,10 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    Discriminator,
     Field,
     SecretStr,
+    Tag,
     ValidationError,
     field_validator,
     model_validator,
@@ -87,11 +89,22 @@ class StreamModel(_Model):
     chunk_delay: Duration = 0.02
 
 
+ErrorCode = Literal[429, 500, 503]
+AlertKind = Literal["regression", "crash", "abort", "inconclusive", "pass", "error"]
+
+
+DEFAULT_NOTIFY_ON: tuple[AlertKind, ...] = ("regression", "crash", "abort", "inconclusive", "error")
+
+
+def _default_notify_on() -> list[AlertKind]:
+    return list(DEFAULT_NOTIFY_ON)
+
+
 class FaultKnobs(_Model):
     """Faults the mock upstream injects; also settable at run time via its admin endpoint."""
 
     error_rate: Fraction = 0.0
-    error_codes: list[Literal[429, 500, 503]] = Field(default_factory=lambda: [500])
+    error_codes: list[ErrorCode] = Field(default_factory=lambda: list[ErrorCode]([500]))
     added_latency: Duration = 0.0
     stall_rate: Fraction = 0.0
     stall: Duration = 0.0
@@ -202,7 +215,21 @@ class OpenProfile(_Model):
     max_in_flight: int = Field(default=200, ge=1)
 
 
-Profile = Annotated[ClosedProfile | OpenProfile, Field(discriminator="model")]
+def _profile_model(value: object) -> str | None:
+    # "model" may be left out: a profile without one is the closed model.
+    if isinstance(value, dict):
+        return str(value.get("model", "closed"))
+    return getattr(value, "model", None)
+
+
+Profile = Annotated[
+    Annotated[ClosedProfile, Tag("closed")] | Annotated[OpenProfile, Tag("open")],
+    Discriminator(
+        _profile_model,
+        custom_error_type="profile_model",
+        custom_error_message="model must be 'closed' or 'open'",
+    ),
+]
 
 FaultName = Literal[
     "redis_slow",
@@ -322,9 +349,7 @@ class SlackSettings(_Model):
     webhook_url: SecretStr | None = None
     token: SecretStr | None = None
     channel: str | None = None
-    notify_on: list[Literal["regression", "crash", "abort", "inconclusive", "pass", "error"]] = (
-        Field(default_factory=lambda: ["regression", "crash", "abort", "inconclusive", "error"])
-    )
+    notify_on: list[AlertKind] = Field(default_factory=_default_notify_on)
     timeout: Duration = 10.0
     give_up_after: Duration = 3600.0
     api_url: str = "https://slack.com/api/"
@@ -384,7 +409,7 @@ class Settings(_Model):
     builds: dict[str, BuildSettings] = Field(default_factory=dict)
     scenarios: dict[str, ScenarioSettings] = Field(default_factory=dict)
     schedules: dict[str, ScheduleSettings] = Field(default_factory=dict)
-    thresholds: ThresholdSettings = ThresholdSettings()
+    thresholds: ThresholdSettings = ThresholdSettings(metrics={})
     baseline: BaselineSettings = BaselineSettings()
     slack: SlackSettings = SlackSettings()
     service: ServiceSettings = ServiceSettings()
@@ -460,10 +485,10 @@ def _check_refs(settings: Settings) -> None:
                 f"schedules.{name}.build: unknown build {schedule.build!r}; "
                 f"known: newest-candidate, {', '.join(sorted(settings.builds))}"
             )
-        for scenario in schedule.scenarios:
-            if scenario not in settings.scenarios:
+        for wanted in schedule.scenarios:
+            if wanted not in settings.scenarios:
                 raise ValueError(
-                    f"schedules.{name}.scenarios: unknown scenario {scenario!r}; "
+                    f"schedules.{name}.scenarios: unknown scenario {wanted!r}; "
                     f"known: {', '.join(sorted(settings.scenarios))}"
                 )
 
@@ -545,12 +570,18 @@ def _describe(path: Path, exc: ValidationError) -> str:
             or "(top level)"
         )
         secret = any(str(p) in SECRET_FIELDS for p in error["loc"])
-        value = "<redacted>" if secret else _short(error.get("input"))
+        value = "<redacted>" if secret else _short(_redact(error.get("input")))
         message = error["msg"].removeprefix("Value error, ")
         if error["type"] == "extra_forbidden":
             message = "unknown key"
         lines.append(f"  {loc}: {message} (got {value})")
     return "\n".join(lines)
+
+
+def _redact(value: object) -> object:
+    if isinstance(value, dict):
+        return {k: "<redacted>" if k in SECRET_FIELDS else _redact(v) for k, v in value.items()}
+    return value
 
 
 def _short(value: object) -> str:
@@ -560,6 +591,7 @@ def _short(value: object) -> str:
 
 def _resolve_paths(data: dict[str, Any], base: Path) -> None:
     """Relative paths in the file are relative to the file, not to the working directory."""
+    data.setdefault("data_dir", "data")
     for key in ("data_dir", "cache_dir", "scenarios_dir"):
         value = data.get(key)
         if isinstance(value, str) and value:

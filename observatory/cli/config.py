@@ -50,9 +50,8 @@ def describe(settings: Settings) -> list[str]:
     for name, sched in sorted(settings.schedules.items()):
         when = sched.cron or f"every {format_duration(sched.interval or 0)}"
         lines.append(f"schedule {name}: {when} -> {sched.build} x {', '.join(sched.scenarios)}")
-    lines.append(
-        f"baseline: {settings.baseline.policy}, max age {format_duration(settings.baseline.max_age)}"
-    )
+    max_age = format_duration(settings.baseline.max_age)
+    lines.append(f"baseline: {settings.baseline.policy}, max age {max_age}")
     slack = "configured" if settings.slack.configured else "not configured (alerts are logged)"
     lines.append(f"slack: {slack}")
     lines.append(f"allowed targets: loopback{''.join(', ' + t for t in settings.allowed_targets)}")
