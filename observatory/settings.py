@@ -352,6 +352,8 @@ class SlackSettings(_Model):
     notify_on: list[AlertKind] = Field(default_factory=_default_notify_on)
     timeout: Duration = 10.0
     give_up_after: Duration = 3600.0
+    retry_initial: Duration = 5.0  # first backoff delay; doubles per attempt, with jitter
+    retry_max: Duration = 300.0
     api_url: str = "https://slack.com/api/"
 
     @model_validator(mode="after")
