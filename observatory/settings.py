@@ -567,16 +567,14 @@ def _overlay_env(data: dict[str, Any], env: Mapping[str, str]) -> None:
 def _describe(path: Path, exc: ValidationError) -> str:
     lines = [f"{path}: invalid configuration ({exc.error_count()} problem(s))"]
     for error in exc.errors():
-        loc = (
-            ".".join(str(p) for p in error["loc"] if not str(p).startswith("function-"))
-            or "(top level)"
-        )
+        loc = ".".join(str(p) for p in error["loc"] if not str(p).startswith("function-"))
         secret = any(str(p) in SECRET_FIELDS for p in error["loc"])
         value = "<redacted>" if secret else _short(_redact(error.get("input")))
         message = error["msg"].removeprefix("Value error, ")
         if error["type"] == "extra_forbidden":
             message = "unknown key"
-        lines.append(f"  {loc}: {message} (got {value})")
+        # Cross-reference errors have no location: their message names the field itself.
+        lines.append(f"  {loc}: {message} (got {value})" if loc else f"  {message}")
     return "\n".join(lines)
 
 

@@ -20,3 +20,19 @@ def test_upgrade_creates_every_table_and_downgrade_removes_them(db_url: str) -> 
         db.downgrade(engine, "base")
     finally:
         engine.dispose()
+
+
+def test_migrations_match_the_models(db_url: str) -> None:
+    """A model change without a new Alembic revision fails here."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    engine = db.make_engine(db_url)
+    try:
+        db.upgrade(engine)
+        with engine.connect() as conn:
+            diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+        assert diff == []
+        db.downgrade(engine, "base")
+    finally:
+        engine.dispose()

@@ -1,0 +1,61 @@
+# Every target sets up .venv itself when it is missing or pyproject.toml changed.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: help demo test test-fast lint format typecheck serve bench browser clean
+
+help:
+	@echo "make demo       set up and run a real release validation (two LiteLLM releases)"
+	@echo "make test       set up and run the whole test suite (real SQLite, Postgres, processes)"
+	@echo "make test-fast  the suite without tests marked slow"
+	@echo "make lint       ruff lint + format check"
+	@echo "make typecheck  mypy --strict on observatory/"
+	@echo "make serve      run the service (API, reports, scheduler, worker)"
+	@echo "make bench      run the benchmarks (ratios against a reference, side by side)"
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+# Browser tests drive Debian's Chromium; install it when we can (root with apt-get).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get install -y -qq chromium chromium-driver >/dev/null 2>&1 || \
+	    { apt-get update -qq >/dev/null && apt-get install -y -qq chromium chromium-driver >/dev/null; }; \
+	  else echo "chromium not found: browser tests will skip (apt install chromium)"; fi; }
+
+test: $(STAMP) browser
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+serve: $(STAMP)
+	$(BIN)/observatory db upgrade
+	$(BIN)/observatory serve
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run_all.py
+
+demo: $(STAMP)
+	$(BIN)/python -m observatory demo
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
