@@ -123,15 +123,17 @@ def test_error_and_resource_samples_are_idempotent(sessions: sessionmaker[Sessio
     assert frame[frame.role == "loadgen"].uss_mb.isna().all()  # unavailable stays unavailable
 
 
+def _insert_duplicate(sessions: sessionmaker[Session]) -> None:
+    with transaction(sessions) as session:
+        builds.upsert_build(session, "b", "litellm", "1.0", "url", "x")
+        session.add(Build(name="b", gateway="g", version="1", provision_kind="url", provision="y"))
+        session.flush()
+
+
 def test_database_errors_become_store_errors_and_roll_back(
     sessions: sessionmaker[Session],
 ) -> None:
     with pytest.raises(StoreError, match="database error: IntegrityError"):
-        with transaction(sessions) as session:
-            builds.upsert_build(session, "b", "litellm", "1.0", "url", "x")
-            session.add(
-                Build(name="b", gateway="g", version="1", provision_kind="url", provision="y")
-            )
-            session.flush()
+        _insert_duplicate(sessions)
     with transaction(sessions) as session:
         assert builds.list_builds(session) == []  # nothing half-written
