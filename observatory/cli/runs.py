@@ -32,4 +32,49 @@ def list_cmd(app: App, limit: int, status: str | None, scenario: str | None) -> 
             )
 
 
+@runs_group.command("show")
+@click.argument("run_id", type=int)
+@pass_app
+def show(app: App, run_id: int) -> None:
+    """Show one run: status, verdict, progress, baseline, report."""
+    with transaction(app.sessions) as session:
+        r = store_runs.get_run(session, run_id)
+        fields = {
+            "run": r.id,
+            "scenario": r.scenario,
+            "build": r.build_id,
+            "role": r.role,
+            "status": r.status,
+            "verdict": r.verdict or "-",
+            "baseline run": r.baseline_run_id or "-",
+            "end reason": r.end_reason or "-",
+            "progress": r.progress or "-",
+            "report": r.report_path or "-",
+            "excluded": r.excluded,
+        }
+    for key, value in fields.items():
+        click.echo(f"{key + ':':14} {value}")
+
+
+@runs_group.command("cancel")
+@click.argument("run_id", type=int)
+@pass_app
+def cancel(app: App, run_id: int) -> None:
+    """Stop a queued or running run (in any process); its data is kept, it ends aborted."""
+    with transaction(app.sessions) as session:
+        message = store_runs.request_cancel(session, run_id)
+    click.echo(message)
+
+
+@runs_group.command("exclude")
+@click.argument("run_id", type=int)
+@click.option("--undo", is_flag=True, help="Make the run eligible as a baseline again.")
+@pass_app
+def exclude(app: App, run_id: int, undo: bool) -> None:
+    """Keep a bad run from ever being chosen as a baseline."""
+    with transaction(app.sessions) as session:
+        store_runs.get_run(session, run_id).excluded = not undo
+    click.echo(f"run {run_id} {'may again' if undo else 'will never'} be chosen as a baseline")
+
+
 COMMANDS = [runs_group]

@@ -7,8 +7,9 @@ from collections.abc import Sequence
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from observatory.domain import RunStatus
 from observatory.errors import NotFoundError
-from observatory.store.tables import Run
+from observatory.store.tables import Run, utcnow
 
 
 def get_run(session: Session, run_id: int) -> Run:
@@ -34,3 +35,18 @@ def list_runs(
     if build_id is not None:
         query = query.where(Run.build_id == build_id)
     return session.scalars(query).all()
+
+
+def request_cancel(session: Session, run_id: int) -> str:
+    """Queued runs end at once; running ones are stopped by their worker within a tick."""
+    run = get_run(session, run_id)
+    status = RunStatus(run.status)
+    if status.finished:
+        return f"run {run_id} already ended ({run.status})"
+    if status == RunStatus.QUEUED:
+        run.status = RunStatus.ABORTED
+        run.end_reason = "cancelled before it started"
+        run.ended_at = utcnow()
+        return f"run {run_id} cancelled (it had not started)"
+    run.cancel_requested = True
+    return f"run {run_id}: cancel requested; its worker stops it within seconds"
