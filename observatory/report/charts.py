@@ -7,14 +7,15 @@ analysis found on its series.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from observatory.domain import FaultPhase, Finding, Series
+from observatory.domain import FaultPhase, Series
 from observatory.report import downsample
+from observatory.report.findings import memory_slope_finding
 from observatory.report.model import ChangePointLike, ReportInput, RunDataLike
 
 CANDIDATE_COLORS = ("#1f77b4", "#2ca02c", "#d62728", "#9467bd", "#ff7f0e")
@@ -304,7 +305,7 @@ def _memory_column(data: RunDataLike) -> str:
 
 def _slope_line(inp: ReportInput, x: pd.Index, column: str) -> list[Line]:
     """The analysis' memory slope drawn through the samples after warm-up."""
-    finding = _memory_slope(inp.analysis.findings)
+    finding = memory_slope_finding(inp.analysis.findings)
     if finding is None or finding.candidate is None or len(x) == 0:
         return []
     data = inp.candidate
@@ -321,11 +322,6 @@ def _slope_line(inp: ReportInput, x: pd.Index, column: str) -> list[Line]:
     fitted = np.where(xs >= data.warmup_s, intercept + slope_per_s * xs, np.nan)
     label = f"fitted slope {finding.candidate:+.3g} MB/h"
     return [Line(label, downsample.compact(fitted), "#000000", dash=True)]
-
-
-def _memory_slope(findings: Iterable[Finding]) -> Finding | None:
-    matches = [f for f in findings if f.metric == "memory_slope"]
-    return next((f for f in matches if f.name == "*"), matches[0] if matches else None)
 
 
 def _cpu_chart(inp: ReportInput, ctx: _Context) -> Chart:

@@ -9,7 +9,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -29,43 +28,15 @@ from observatory.report.model import (
     StoredRunData,
 )
 from observatory.report.summary import summarise
+from observatory.store import samples
 from observatory.store.runs import get_run
 from observatory.store.tables import (
     Build,
-    ErrorSampleRow,
     FaultPhaseRow,
     FindingRow,
-    ResourceSampleRow,
     Run,
-    WindowRow,
 )
 
-WINDOW_COLUMNS = (
-    "series",
-    "name",
-    "start",
-    "length_s",
-    "count",
-    "failures",
-    "histogram",
-    "p50",
-    "p90",
-    "p95",
-    "p99",
-    "p999",
-    "max",
-    "saturated",
-)
-RESOURCE_COLUMNS = (
-    "at",
-    "role",
-    "rss_mb",
-    "uss_mb",
-    "cpu_percent",
-    "threads",
-    "fds",
-    "connections",
-)
 MAX_MESSAGES = 5
 
 
@@ -89,7 +60,7 @@ def load_report_input(
         candidate=candidate,
         baseline=None if baseline_run is None else _baseline_info(session, baseline_run),
         baseline_data=baseline_data,
-        errors=error_groups(session, run, _origin(run, candidate)),
+        errors=error_groups(session, run, _origin(run)),
         config=dict(config) if config is not None else recorded_config(run),
         report_url_prefix=report_url_prefix,
     )
@@ -175,20 +146,11 @@ def recorded_config(run: Run) -> dict[str, Any]:
 
 def load_run_data(session: Session, run: Run) -> StoredRunData:
     """The run's windows, errors, resource samples and phases; t = seconds since start."""
-    windows = _frame(session, WindowRow, WINDOW_COLUMNS, run.id, WindowRow.start)
-    resources = _frame(session, ResourceSampleRow, RESOURCE_COLUMNS, run.id, ResourceSampleRow.at)
-    errors = _frame(
-        session,
-        ErrorSampleRow,
-        ("window_start", "name", "category", "count"),
-        run.id,
-        ErrorSampleRow.window_start,
-    )
-    origin = run.started_at or _earliest(windows["start"], resources["at"])
+    origin = _origin(run)
     return StoredRunData(
-        windows=_with_offsets(windows, "start", origin),
-        errors=_with_offsets(errors, "window_start", origin),
-        resources=_with_offsets(resources, "at", origin),
+        windows=samples.windows_frame(session, run.id, origin),
+        errors=samples.errors_frame(session, run.id, origin),
+        resources=samples.resources_frame(session, run.id, origin),
         phases=_phases(session, run.id),
         duration_s=run.duration_s,
         warmup_s=run.warmup_s,
@@ -196,30 +158,9 @@ def load_run_data(session: Session, run: Run) -> StoredRunData:
     )
 
 
-def _frame(
-    session: Session, table: Any, columns: Sequence[str], run_id: int, order: Any
-) -> pd.DataFrame:
-    query = select(*(getattr(table, c) for c in columns)).where(table.run_id == run_id)
-    rows = session.execute(query.order_by(order)).all()
-    return pd.DataFrame([tuple(r) for r in rows], columns=list(columns))
-
-
-def _earliest(*columns: pd.Series) -> datetime | None:
-    values = [column.min() for column in columns if len(column)]
-    return min(values) if values else None
-
-
-def _with_offsets(frame: pd.DataFrame, column: str, origin: datetime | None) -> pd.DataFrame:
-    if frame.empty or origin is None:
-        return frame.assign(t=pd.Series(dtype=float))
-    offsets = [(at - origin).total_seconds() for at in frame[column]]
-    return frame.assign(t=offsets)
-
-
-def _origin(run: Run, data: StoredRunData) -> datetime | None:
-    if run.started_at is not None:
-        return run.started_at
-    return None if data.windows.empty else _earliest(data.windows["start"])
+def _origin(run: Run) -> datetime:
+    """Offsets count from the start, or from creation for a run that never started."""
+    return run.started_at or run.created_at
 
 
 def _phases(session: Session, run_id: int) -> tuple[FaultPhase, ...]:
@@ -230,12 +171,11 @@ def _phases(session: Session, run_id: int) -> tuple[FaultPhase, ...]:
     )
 
 
-def error_groups(session: Session, run: Run, origin: datetime | None) -> tuple[ErrorGroup, ...]:
+def error_groups(session: Session, run: Run, origin: datetime) -> tuple[ErrorGroup, ...]:
     """Failures per (request name, category) with their first sample messages."""
-    query = select(ErrorSampleRow).where(ErrorSampleRow.run_id == run.id)
     groups: dict[tuple[str, str], dict[str, Any]] = {}
-    for row in session.scalars(query.order_by(ErrorSampleRow.window_start)):
-        t = None if origin is None else (row.window_start - origin).total_seconds()
+    for row in samples.error_messages(session, run.id):
+        t = (row.window_start - origin).total_seconds()
         group = groups.setdefault(
             (row.name, row.category), {"count": 0, "first": t, "last": t, "messages": []}
         )
@@ -301,7 +241,8 @@ def _change_point(f: Finding) -> StoredChangePoint:
     at_s = f.at_s if f.at_s is not None else math.nan
     before = f.baseline if f.baseline is not None else math.nan
     after = f.candidate if f.candidate is not None else math.nan
-    return StoredChangePoint(f.metric, f.name, at_s, before, after, f.unit)
+    series = f.metric.removeprefix("change.")  # the analysis stores "change.error_rate"
+    return StoredChangePoint(series, f.name, at_s, before, after, f.unit)
 
 
 def load_index_rows(session: Session, out_dir: Path | None = None) -> list[IndexRow]:

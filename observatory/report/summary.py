@@ -18,6 +18,7 @@ from hdrh.histogram import HdrHistogram
 from scipy.stats import theilslopes
 
 from observatory.domain import Finding, Series
+from observatory.report.findings import memory_slope_finding
 from observatory.report.model import RunDataLike, RunSummary
 
 MIN_SLOPE_POINTS = 5  # fewer per-minute points than this give no meaningful slope
@@ -61,8 +62,7 @@ def _error_rate(steady: pd.DataFrame) -> float | None:
 
 
 def _slope_finding(findings: Iterable[Finding]) -> float | None:
-    slopes = [f for f in findings if f.metric == "memory_slope" and f.candidate is not None]
-    best = next((f for f in slopes if f.name == "*"), slopes[0] if slopes else None)
+    best = memory_slope_finding(findings)
     return None if best is None else best.candidate
 
 
