@@ -1,0 +1,200 @@
+"""Checks that need no baseline: change points, drift, error ceiling, leak, crash."""
+
+from __future__ import annotations
+
+import math
+
+from observatory.analysis.changepoint import (
+    ChangePoint,
+    Signal,
+    change_points,
+    error_signal,
+    log_signal,
+)
+from observatory.analysis.comparison import Evidence, compare
+from observatory.analysis.metrics import (
+    OVERALL,
+    RunView,
+    error_sample,
+    latency_rows,
+    percentile_sample,
+    view,
+)
+from observatory.analysis.resources import Slope
+from observatory.analysis.rundata import RunData
+from observatory.analysis.thresholds import Limits, exceeds
+from observatory.domain import Finding, FindingVerdict, Series
+
+DRIFT_PART_S = 3600.0  # compare the first and the last hour ...
+DRIFT_FRACTION = 0.2  # ... or the first and last fifth of a shorter run
+
+
+def _signals(run: RunView) -> list[tuple[Signal, str, str, str]]:
+    """(signal, series, name, unit) for every series searched for change points."""
+    signals = []
+    for name in (OVERALL, *run.names):
+        rows = latency_rows(run, name)
+        per_t = rows.groupby("t", sort=True)[["failures", "count"]].sum()
+        signal = error_signal(
+            per_t.index.to_numpy(dtype=float),
+            per_t["failures"].to_numpy(dtype=float),
+            per_t["count"].to_numpy(dtype=float),
+        )
+        signals.append((signal, "error_rate", name, "%"))
+    for name in run.names:
+        rows = run.rows(Series.LATENCY, name)
+        rows = rows[rows["count"] > 0]
+        signal = log_signal(rows["t"].to_numpy(dtype=float), rows["p99"].to_numpy(dtype=float))
+        signals.append((signal, "latency_p99", name, "ms"))
+    return signals
+
+
+def change_point_checks(run: RunView, limits: Limits) -> tuple[list[ChangePoint], list[Finding]]:
+    """All change points, and a regression finding for each rise beyond its threshold."""
+    points: list[ChangePoint] = []
+    findings: list[Finding] = []
+    for signal, series, name, unit in _signals(run):
+        if signal.y.size < 2 * limits.min_windows:
+            continue
+        found = change_points(signal, series, name, unit, run.data.window_s)
+        points.extend(found)
+        findings.extend(f for f in (_rise(p, limits) for p in found) if f is not None)
+    return points, findings
+
+
+def _rise(point: ChangePoint, limits: Limits) -> Finding | None:
+    scale = 100.0 if point.series == "error_rate" else 1.0
+    relative = point.after / point.before - 1 if point.before > 0 else math.inf
+    absolute = (point.after - point.before) / scale
+    threshold = limits.of(point.series)
+    if not exceeds(threshold, relative, absolute, +1):
+        return None
+    is_rate = point.series == "error_rate"
+    return Finding(
+        metric=f"change.{point.series}",
+        name=point.name,
+        verdict=FindingVerdict.REGRESSION,
+        baseline=point.before,
+        candidate=point.after,
+        delta=point.after - point.before if is_rate else _finite(relative),
+        ci_low=None,
+        ci_high=None,
+        p_value=None,
+        threshold=(threshold.absolute or 0.0) * 100 if is_rate else threshold.relative,
+        unit="pp" if is_rate else "ms",
+        detail=point.describe(),
+        at_s=point.at_s,
+    )
+
+
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+def drift_evidence(data: RunData, limits: Limits) -> list[Evidence]:
+    """The last hour (or fifth) of the run against the first, within the candidate."""
+    span = data.duration_s - data.warmup_s
+    part = min(DRIFT_PART_S, span * DRIFT_FRACTION)
+    first = view(data, data.warmup_s, data.warmup_s + part)
+    last = view(data, data.duration_s - part)
+    evidence = [
+        compare(
+            "drift.error_rate",
+            OVERALL,
+            error_sample(first, OVERALL),
+            error_sample(last, OVERALL),
+            key="error_rate",
+            unit="%",
+            min_windows=limits.min_windows,
+            detail=f"last {part / 60:.0f} min vs first {part / 60:.0f} min of steady state",
+        )
+    ]
+    for name in first.names:
+        evidence.append(
+            compare(
+                "drift.latency_p99",
+                name,
+                percentile_sample(first, Series.LATENCY, name, "p99"),
+                percentile_sample(last, Series.LATENCY, name, "p99"),
+                key="latency_p99",
+                unit="ms",
+                min_windows=limits.min_windows,
+                detail=f"last {part / 60:.0f} min vs first {part / 60:.0f} min of steady state",
+            )
+        )
+    return evidence
+
+
+def ceiling_findings(run: RunView, limits: Limits) -> list[Finding]:
+    """Error rate above the absolute ceiling, overall (always reported) and per name."""
+    findings = []
+    for name in (OVERALL, *run.names):
+        sample = error_sample(run, name)
+        rate = sample.value()
+        if math.isnan(rate):
+            continue
+        breached = rate > limits.error_rate_ceiling * 100
+        if breached or name == OVERALL:
+            findings.append(
+                Finding(
+                    metric="error_ceiling",
+                    name=name,
+                    verdict=FindingVerdict.REGRESSION if breached else FindingVerdict.UNCHANGED,
+                    baseline=None,
+                    candidate=rate,
+                    delta=rate - limits.error_rate_ceiling * 100,
+                    ci_low=None,
+                    ci_high=None,
+                    p_value=None,
+                    threshold=limits.error_rate_ceiling * 100,
+                    unit="pp",
+                    detail=f"error rate {rate:.3g} % over {int(sample.den.sum())} requests "
+                    f"(ceiling {limits.error_rate_ceiling * 100:g} %)",
+                )
+            )
+    return findings
+
+
+def leak_finding(cand: Slope, base: Slope | None, limits: Limits) -> Finding:
+    """A leak: the slope's lower bound clears the threshold (and the baseline's slope)."""
+    limit = limits.of("memory_slope").absolute or 0.0
+    floor = max(limit, base.mb_per_h if base is not None and base.known else -math.inf)
+    if not cand.known:
+        verdict = FindingVerdict.INCONCLUSIVE
+    elif cand.low > floor:
+        verdict = FindingVerdict.REGRESSION
+    elif cand.mb_per_h > floor:
+        verdict = FindingVerdict.INCONCLUSIVE
+    else:
+        verdict = FindingVerdict.UNCHANGED
+    return Finding(
+        metric="memory_leak",
+        name=OVERALL,
+        verdict=verdict,
+        baseline=base.mb_per_h if base is not None and base.known else None,
+        candidate=cand.mb_per_h if cand.known else None,
+        delta=cand.mb_per_h if cand.known else None,
+        ci_low=cand.low if cand.known else None,
+        ci_high=cand.high if cand.known else None,
+        p_value=None,
+        threshold=limit,
+        unit="MB/h",
+        detail=f"gateway memory slope after warm-up over {cand.span_s / 60:.0f} min "
+        f"({cand.points} samples); flagged when the interval's lower bound clears {floor:.3g}",
+    )
+
+
+def crash_finding(description: str) -> Finding:
+    return Finding(
+        metric="crash",
+        name=OVERALL,
+        verdict=FindingVerdict.REGRESSION,
+        baseline=None,
+        candidate=None,
+        delta=None,
+        ci_low=None,
+        ci_high=None,
+        p_value=None,
+        threshold=None,
+        detail=f"gateway crashed: {description}",
+    )

@@ -1,0 +1,192 @@
+"""Two samples of one metric -> evidence -> a finding with a verdict.
+
+A finding is a regression only when the change is practically large (beyond the
+metric's threshold) AND statistically clear: its Mann-Whitney p-value survives
+Benjamini-Hochberg across the family, and its block-bootstrap interval excludes
+zero (the rank test treats windows as independent; the block bootstrap does not,
+so requiring both keeps autocorrelated runs from looking more certain than they
+are). Improvements are judged the same way in the other direction. A change beyond
+the threshold without that evidence is inconclusive, never unchanged.
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+from scipy import stats
+
+from observatory.analysis.bootstrap import Sample, delta_interval
+from observatory.analysis.fdr import benjamini_hochberg
+from observatory.analysis.thresholds import HIGHER_IS_BETTER, Limits, exceeds
+from observatory.domain import Finding, FindingVerdict
+
+# Metrics whose change is shown as a difference (percentage points, MB/h);
+# every other delta is relative (candidate / baseline - 1).
+ABSOLUTE_DELTA = frozenset({"error_rate", "late_rate", "memory_slope"})
+SEVERITY = {
+    FindingVerdict.REGRESSION: 0,
+    FindingVerdict.INCONCLUSIVE: 1,
+    FindingVerdict.IMPROVEMENT: 2,
+    FindingVerdict.UNCHANGED: 3,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """Everything measured about one metric before the family-wide decision."""
+
+    metric: str  # shown name, e.g. "latency_p99", "error_rate.http_500", "drift.latency_p99"
+    name: str  # request name or "*"
+    key: str  # threshold key in settings.METRICS
+    unit: str
+    baseline: float
+    candidate: float
+    relative: float  # candidate / baseline - 1
+    absolute: float  # candidate - baseline, in threshold units
+    ci_low: float  # interval of the shown delta
+    ci_high: float
+    p_value: float  # raw; NaN when there is no test
+    enough: bool  # enough steady windows on both sides
+    scale: float = 1.0  # display units per threshold unit (100 for rates)
+    detail: str = ""
+    at_s: float | None = None
+
+    @property
+    def worse(self) -> int:
+        return -1 if self.key in HIGHER_IS_BETTER else 1
+
+    @property
+    def shown_delta(self) -> float:
+        return self.absolute * self.scale if self.key in ABSOLUTE_DELTA else self.relative
+
+
+def seeded_rng(*parts: str) -> np.random.Generator:
+    """A generator seeded by the metric's identity: the same input gives the same answer."""
+    return np.random.default_rng(zlib.crc32("/".join(parts).encode()))
+
+
+def rank_p_value(base: Sample, cand: Sample) -> float:
+    """Two-sided Mann-Whitney U p-value on per-window values; 1.0 when nothing varies."""
+    x, y = cand.per_window(), base.per_window()
+    if x.size < 2 or y.size < 2:
+        return math.nan
+    if np.ptp(np.concatenate([x, y])) == 0:
+        return 1.0
+    result = stats.mannwhitneyu(x, y, alternative="two-sided", method="asymptotic")
+    p = float(result.pvalue)
+    return 1.0 if math.isnan(p) else p
+
+
+def compare(
+    metric: str,
+    name: str,
+    base: Sample,
+    cand: Sample,
+    *,
+    key: str,
+    unit: str,
+    min_windows: int,
+    detail: str = "",
+) -> Evidence:
+    """Evidence that ``cand`` differs from ``base`` (block bootstrap CI + rank test)."""
+    b, c = base.value(), cand.value()
+    enough = base.n >= min_windows and cand.n >= min_windows and math.isfinite(b + c)
+    relative = c / b - 1 if b > 0 else math.nan
+    absolute = (c - b) / cand.scale
+    interval = delta_interval(
+        base, cand, seeded_rng(metric, name), relative=key not in ABSOLUTE_DELTA
+    )
+    return Evidence(
+        metric=metric,
+        name=name,
+        key=key,
+        unit=unit,
+        baseline=b,
+        candidate=c,
+        relative=relative,
+        absolute=absolute,
+        ci_low=interval.low,
+        ci_high=interval.high,
+        p_value=rank_p_value(base, cand) if enough else math.nan,
+        enough=enough,
+        scale=cand.scale,
+        detail=detail or f"{cand.n} vs {base.n} steady windows",
+    )
+
+
+def finalise(evidence: Sequence[Evidence], limits: Limits) -> list[Finding]:
+    """Adjust p-values across the family, decide each verdict, sort by severity."""
+    adjusted = benjamini_hochberg([e.p_value if e.enough else math.nan for e in evidence])
+    findings = [_finding(e, q, limits) for e, q in zip(evidence, adjusted, strict=True)]
+    return sort_findings(findings)
+
+
+def sort_findings(findings: Sequence[Finding]) -> list[Finding]:
+    """Regressions first, then inconclusive, improvements, unchanged; big changes first."""
+    return sorted(findings, key=lambda f: (SEVERITY[f.verdict], -abs(_size(f))))
+
+
+def _size(finding: Finding) -> float:
+    if finding.delta is None or finding.threshold in (None, 0) or math.isnan(finding.delta):
+        return 0.0
+    return finding.delta / float(finding.threshold or 1.0)
+
+
+def _finding(e: Evidence, q: float, limits: Limits) -> Finding:
+    verdict = verdict_of(e, q, limits)
+    threshold = limits.of(e.key)
+    if e.key in ABSOLUTE_DELTA or threshold.relative is None:
+        shown = (threshold.absolute or 0.0) * e.scale
+    else:
+        shown = threshold.relative
+    detail = e.detail
+    if not e.enough:
+        detail = f"not enough data: {e.detail} (need {limits.min_windows})"
+    return Finding(
+        metric=e.metric,
+        name=e.name,
+        verdict=verdict,
+        baseline=_opt(e.baseline),
+        candidate=_opt(e.candidate),
+        delta=_opt(e.shown_delta),
+        ci_low=_opt(e.ci_low),
+        ci_high=_opt(e.ci_high),
+        p_value=_opt(q),
+        threshold=shown,
+        unit=e.unit,
+        detail=detail,
+        at_s=e.at_s,
+    )
+
+
+def verdict_of(e: Evidence, q: float, limits: Limits) -> FindingVerdict:
+    """The decision rule of docs/statistics.md for one finding."""
+    if not e.enough:
+        return FindingVerdict.INCONCLUSIVE
+    threshold = limits.of(e.key)
+    for direction, verdict in (
+        (e.worse, FindingVerdict.REGRESSION),
+        (-e.worse, FindingVerdict.IMPROVEMENT),
+    ):
+        if exceeds(threshold, e.relative, e.absolute, direction):
+            clear = q <= limits.fdr and _interval_clears_zero(e, direction)
+            return verdict if clear else FindingVerdict.INCONCLUSIVE
+    return FindingVerdict.UNCHANGED
+
+
+def _interval_clears_zero(e: Evidence, direction: int) -> bool:
+    if math.isnan(e.ci_low) or math.isnan(e.ci_high):
+        return True  # no interval for this metric (e.g. a peak): the rank test decides
+    return e.ci_low > 0 if direction > 0 else e.ci_high < 0
+
+
+def _opt(value: float) -> float | None:
+    return None if value is None or math.isnan(value) else float(value)
+
+
+def with_detail(finding: Finding, detail: str) -> Finding:
+    return replace(finding, detail=detail)

@@ -1,0 +1,151 @@
+"""analyse(): a candidate run (and its baseline, if any) -> findings and one verdict.
+
+Order of precedence for the run's verdict (docs/statistics.md):
+a crash is a regression; a saturated load generator makes the run inconclusive,
+never a regression; any other regression finding makes it a regression; without
+a baseline the run is no_baseline; an inconclusive finding (or a saturated
+baseline) makes it inconclusive; otherwise it passes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+
+from observatory.analysis.changepoint import ChangePoint
+from observatory.analysis.checks import (
+    ceiling_findings,
+    change_point_checks,
+    crash_finding,
+    drift_evidence,
+    leak_finding,
+)
+from observatory.analysis.comparison import Evidence, finalise, sort_findings
+from observatory.analysis.family import comparison_evidence
+from observatory.analysis.metrics import RunView, view
+from observatory.analysis.phases import is_impact, phase_evidence, recovery_findings
+from observatory.analysis.resources import memory_column, memory_series, memory_slope
+from observatory.analysis.rundata import RunData
+from observatory.analysis.thresholds import Limits, resolve
+from observatory.domain import Finding, FindingVerdict, Verdict
+from observatory.settings import MetricThreshold, ThresholdSettings
+
+SATURATION_LIMIT = 0.10  # more than this share of saturated windows: the run measured itself
+
+
+@dataclass(frozen=True)
+class Analysis:
+    verdict: Verdict
+    reason: str  # one line a human reads first
+    findings: tuple[Finding, ...]  # sorted by severity
+    change_points: tuple[ChangePoint, ...]
+    saturated: bool
+
+
+def analyse(
+    candidate: RunData,
+    baseline: RunData | None,
+    thresholds: ThresholdSettings,
+    overrides: Mapping[str, MetricThreshold] = {},
+) -> Analysis:
+    """Compare ``candidate`` with ``baseline`` and run the baseline-free checks."""
+    candidate.validate()
+    if baseline is not None:
+        baseline.validate()
+    limits = resolve(thresholds, overrides)
+    cand = view(candidate)
+    base = view(baseline) if baseline is not None else None
+    compared = _compared(cand, base, limits)
+    points, checked = _baseline_free(cand, base, limits)
+    findings = tuple(sort_findings([*compared, *checked]))
+    verdict, reason = decide(candidate, cand, base, findings, limits)
+    return Analysis(
+        verdict=verdict,
+        reason=reason,
+        findings=findings,
+        change_points=tuple(sorted(points, key=lambda p: p.at_s)),
+        saturated=cand.saturated_fraction > SATURATION_LIMIT,
+    )
+
+
+def _compared(cand: RunView, base: RunView | None, limits: Limits) -> list[Finding]:
+    evidence: list[Evidence] = phase_evidence(cand.data, base.data if base else None, limits)
+    if base is not None:
+        evidence = comparison_evidence(cand, base, limits) + evidence
+    findings = finalise(evidence, limits)
+    if base is not None and base.saturated_fraction > SATURATION_LIMIT:
+        note = "baseline's load generator was saturated: no comparison possible"
+        findings = [
+            replace(f, verdict=FindingVerdict.INCONCLUSIVE, detail=note)
+            for f in findings
+            if not is_impact(f)
+        ]
+    return findings
+
+
+def _baseline_free(
+    cand: RunView, base: RunView | None, limits: Limits
+) -> tuple[list[ChangePoint], list[Finding]]:
+    data = cand.data
+    points, findings = change_point_checks(cand, limits)
+    findings += finalise(drift_evidence(data, limits), limits)
+    findings += ceiling_findings(cand, limits)
+    column = memory_column(data, *([base.data] if base else []))
+    slope = memory_slope(*memory_series(data, column))
+    base_slope = memory_slope(*memory_series(base.data, column)) if base else None
+    findings.append(leak_finding(slope, base_slope, limits))
+    findings += recovery_findings(data, base.data if base else None, limits)
+    if data.crash is not None:
+        findings.append(crash_finding(data.crash))
+    return points, findings
+
+
+def decide(
+    data: RunData,
+    cand: RunView,
+    base: RunView | None,
+    findings: tuple[Finding, ...],
+    limits: Limits,
+) -> tuple[Verdict, str]:
+    """The run's verdict and the one line that explains it."""
+    counted = [f for f in findings if not is_impact(f)]
+    regressions = [f for f in counted if f.verdict is FindingVerdict.REGRESSION]
+    usable = cand.steady_windows - cand.saturated_windows
+    if data.crash is not None:
+        return Verdict.REGRESSION, f"gateway crashed: {data.crash}"
+    if cand.saturated_fraction > SATURATION_LIMIT:
+        return Verdict.INCONCLUSIVE, (
+            f"load generator saturated in {cand.saturated_fraction:.0%} of steady windows: "
+            "the run measured the load generator, not the gateway"
+        )
+    if regressions:
+        more = f" (and {len(regressions) - 1} more)" if len(regressions) > 1 else ""
+        return Verdict.REGRESSION, describe(regressions[0]) + more
+    if usable < limits.min_windows:
+        return Verdict.INCONCLUSIVE, (
+            f"only {usable} usable steady windows (need {limits.min_windows})"
+        )
+    if base is None:
+        return Verdict.NO_BASELINE, "no baseline to compare with; baseline-free checks passed"
+    inconclusive = [f for f in counted if f.verdict is FindingVerdict.INCONCLUSIVE]
+    if inconclusive:
+        return Verdict.INCONCLUSIVE, f"inconclusive: {describe(inconclusive[0])}"
+    compared = sum(1 for f in counted if f.baseline is not None)
+    return Verdict.PASS, f"no regression in {compared} comparisons with the baseline"
+
+
+def describe(finding: Finding) -> str:
+    """One line for a finding: 'latency_p99 of chat +23.1 % (110 -> 135 ms)'."""
+    if finding.metric.startswith(("change.", "error_ceiling", "crash", "memory_leak")) or (
+        finding.delta is None
+    ):
+        return f"{finding.metric} of {finding.name}: {finding.detail}"
+    if finding.unit in ("%", "pp", "MB/h", "s"):
+        unit = "pp" if finding.unit == "%" else finding.unit
+        change = f"{finding.delta:+.3g} {unit}"
+    else:
+        change = f"{finding.delta:+.1%}".replace("%", " %")
+    values = ""
+    if finding.baseline is not None and finding.candidate is not None:
+        values = f" ({finding.baseline:.4g} -> {finding.candidate:.4g} {finding.unit})"
+    return f"{finding.metric} of {finding.name} {change}{values}"
