@@ -119,7 +119,7 @@ def render_blocks(ctx: AlertContext) -> list[dict[str, Any]]:
         raise NotifyError(f"alert for run {ctx.run_id} is not valid Block Kit: {exc}") from exc
 
 
-def test_payload(public_base_url: str) -> dict[str, Any]:
+def sample_payload(public_base_url: str) -> dict[str, Any]:
     """The sample message of ``observatory alerts test``."""
     text = "Observatory test message: verdict alerts will arrive here."
     blocks: list[Block] = [
@@ -171,12 +171,17 @@ def _change(finding: Finding) -> str:
         text = f"{_number(base)}{unit} → {_number(cand)}{unit}"
         # Relative change from the values themselves: the delta field may be absolute for
         # some units, the values never lie.
-        return text + (f" ({cand / base - 1:+.1%})" if base else "")
+        return text + (f" ({_relative(cand / base)})" if base else "")
     if cand is not None:
         return f"{_number(cand)}{unit}"
     if finding.delta is not None:
         return f"{finding.delta:+.1%}"
     return finding.detail or finding.verdict.value
+
+
+def _relative(ratio: float) -> str:
+    # "+3300%" reads worse than "x34" (with a multiplication sign) past a tripling.
+    return f"\u00d7{ratio:.3g}" if ratio >= 3 else f"{ratio - 1:+.1%}"
 
 
 def _number(value: float) -> str:

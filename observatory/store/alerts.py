@@ -23,7 +23,9 @@ from observatory.notify.alert import AlertDraft
 from observatory.store.tables import AlertRow, utcnow
 
 
-def enqueue(session: Session, alert: AlertDraft | None) -> AlertRow | None:
+def enqueue(
+    session: Session, alert: AlertDraft | None, *, now: datetime | None = None
+) -> AlertRow | None:
     """Add ``alert`` to the outbox in the caller's transaction; idempotent on its dedupe key.
 
     Returns the new row, or the existing row with the same key (never a second one);
@@ -31,6 +33,7 @@ def enqueue(session: Session, alert: AlertDraft | None) -> AlertRow | None:
     """
     if alert is None:
         return None
+    now = now or utcnow()
     values = {
         "dedupe_key": alert.dedupe_key,
         "kind": alert.kind.value,
@@ -39,8 +42,8 @@ def enqueue(session: Session, alert: AlertDraft | None) -> AlertRow | None:
         "payload": alert.payload,
         "state": AlertState.PENDING.value,
         "attempts": 0,
-        "next_attempt_at": utcnow(),
-        "created_at": utcnow(),
+        "next_attempt_at": now,
+        "created_at": now,
     }
     # INSERT .. ON CONFLICT DO NOTHING: a concurrent duplicate neither fails the caller's
     # transaction (as a unique violation would) nor needs a savepoint.
