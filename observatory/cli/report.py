@@ -63,9 +63,8 @@ def _run_id(target: str) -> int:
 
 
 def _write_run(app: App, run_id: int, out: Path) -> Path:
-    prefix = f"{app.settings.service.public_base_url.rstrip('/')}/reports"
     with transaction(app.sessions) as session:
-        inp = load_report_input(session, run_id, report_url_prefix=prefix)
+        inp = load_report_input(session, run_id)
     page = render_run_report(inp, out)
     with transaction(app.sessions) as session:
         store_runs.get_run(session, run_id).report_path = str(page.resolve())

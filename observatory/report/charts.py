@@ -20,6 +20,8 @@ from observatory.report.model import ChangePointLike, ReportInput, RunDataLike
 
 CANDIDATE_COLORS = ("#1f77b4", "#2ca02c", "#d62728", "#9467bd", "#ff7f0e")
 BASELINE_COLOR = "#7f7f7f"
+# Baseline percentiles in greys, darker for the higher percentile, so two dashed lines differ.
+BASELINE_SHADES = {"p50": "#a6a6a6", "p99": "#555555"}
 PERCENTILES = ("p50", "p90", "p99")
 BASELINE_PERCENTILES = ("p50", "p99")
 MEAN = "mean of the samples in it"
@@ -172,7 +174,10 @@ def _percentile_chart(
     lines = [
         Line(f"{p}", _values(cand, p, x), CANDIDATE_COLORS[i]) for i, p in enumerate(PERCENTILES)
     ]
-    lines += [_baseline_line(f"baseline {p}", _values(base, p, x)) for p in BASELINE_PERCENTILES]
+    lines += [
+        _baseline_line(f"baseline {p}", _values(base, p, x), BASELINE_SHADES[p])
+        for p in BASELINE_PERCENTILES
+    ]
     return Chart(
         id=f"{series}-{name}",
         section=section,
@@ -186,8 +191,8 @@ def _percentile_chart(
     )
 
 
-def _baseline_line(label: str, values: list[float | None]) -> Line:
-    return Line(label, values, BASELINE_COLOR, dash=True, baseline=True)
+def _baseline_line(label: str, values: list[float | None], color: str = BASELINE_COLOR) -> Line:
+    return Line(label, values, color, dash=True, baseline=True)
 
 
 def _present(lines: list[Line]) -> list[Line]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -11,6 +11,7 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from observatory.domain import Finding
 from observatory.report import charts as chart_data
 from observatory.report.assets import TEMPLATES_DIR, publish_static, script_json, write_atomic
 from observatory.report.downsample import DEFAULT_MAX_POINTS
@@ -91,6 +92,12 @@ def render_run_html(inp: ReportInput, *, max_points: int = DEFAULT_MAX_POINTS) -
         chart_json=script_json({"charts": [asdict(c) for c in charts]}),
         generated_at=datetime.now(UTC),
     )
+
+
+def render_findings_table(findings: Sequence[Finding]) -> str:
+    """The findings table alone (the fragment the run page includes)."""
+    template = environment().get_template("_findings.html.j2")
+    return template.render(findings=finding_rows(findings))
 
 
 def summary_record(inp: ReportInput, summary: Any) -> dict[str, Any]:

@@ -6,6 +6,9 @@
   var HEIGHT = 260;
   var BAND_FILL = { warmup: "rgba(120,120,120,0.12)", fault: "rgba(214,39,40,0.13)" };
   var MARK_STROKE = "#d62728";
+  // Tick spacing of the time axis in seconds: whole minutes and hours read best.
+  var TIME_INCRS = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800,
+    21600, 43200, 86400, 172800];
 
   function pad(n) {
     return n < 10 ? "0" + n : String(n);
@@ -87,6 +90,7 @@
     });
     var xAxis = { values: function (u, ticks) { return ticks.map(fx); } };
     if (spec.labels) xAxis.splits = function () { return spec.x; };
+    else xAxis.incrs = TIME_INCRS;
     return {
       width: width,
       height: HEIGHT,

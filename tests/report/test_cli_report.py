@@ -1,0 +1,66 @@
+"""`observatory report RUN|index` through a real subprocess on a real SQLite store."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from report_fixtures import StoredPair, store_pair
+
+from observatory.store import db
+from observatory.store.db import transaction
+from observatory.store.runs import get_run
+
+
+def observatory(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OBSERVATORY_")}
+    return subprocess.run(
+        [sys.executable, "-m", "observatory", *args],
+        cwd=cwd, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+
+
+def _setup(tmp_path: Path) -> tuple[StoredPair, Path]:
+    engine = db.make_engine(f"sqlite:///{tmp_path / 'data' / 'observatory.db'}")
+    db.upgrade(engine)
+    pair = store_pair(db.session_factory(engine))
+    engine.dispose()
+    (tmp_path / "observatory.yaml").write_text("data_dir: data\n")
+    return pair, tmp_path / "data" / "reports"
+
+
+def test_report_run_regenerates_page_and_index(tmp_path: Path) -> None:
+    pair, reports = _setup(tmp_path)
+    result = observatory("report", str(pair.candidate_id), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    page = reports / "runs" / str(pair.candidate_id) / "index.html"
+    assert page.is_file()
+    assert (reports / "index.html").is_file()
+    assert f"report: {page}" in result.stdout
+    engine = db.make_engine(f"sqlite:///{tmp_path / 'data' / 'observatory.db'}")
+    with transaction(db.session_factory(engine)) as session:
+        assert get_run(session, pair.candidate_id).report_path == str(page.resolve())
+    engine.dispose()
+
+
+def test_report_index_and_out_dir(tmp_path: Path) -> None:
+    _setup(tmp_path)
+    result = observatory("report", "index", "--out", str(tmp_path / "site"), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    index = (tmp_path / "site" / "index.html").read_text()
+    assert index.count('<tr class="run') == 2
+    assert (tmp_path / "site" / "static" / "index.js").is_file()
+    assert len(list((tmp_path / "site" / "history").glob("*.html"))) == 1
+
+
+def test_bad_targets_exit_2_with_a_clear_message(tmp_path: Path) -> None:
+    _setup(tmp_path)
+    result = observatory("report", "latest", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "RUN must be a run id (a positive integer) or 'index'; got 'latest'" in result.stderr
+    result = observatory("report", "999", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "unknown run 999" in result.stderr
+    assert not (tmp_path / "data" / "reports" / "runs" / "999").exists()
