@@ -48,9 +48,12 @@ class CrashInfo:
     at: datetime
     log_tail: str
 
+    @property
+    def how(self) -> str:
+        return f"signal {self.signal}" if self.signal else f"exit code {self.exit_code}"
+
     def describe(self) -> str:
-        how = f"signal {self.signal}" if self.signal else f"exit code {self.exit_code}"
-        return f"exited with {how} at {self.at.isoformat(timespec='seconds')}"
+        return f"exited with {self.how} at {self.at.isoformat(timespec='seconds')}"
 
 
 class SupervisedProcess:
@@ -160,24 +163,17 @@ class SupervisedProcess:
         self._signal_group(signal.SIGTERM)
         deadline = time.monotonic() + grace
         self._exited.wait(grace)
-        _gone, alive = psutil.wait_procs(descendants, timeout=max(0.0, deadline - time.monotonic()))
+        alive = _wait_gone(descendants, timeout=max(0.0, deadline - time.monotonic()))
         if alive or not self._exited.is_set():
             log.warning("pid %s did not stop within %.0fs; killing its tree", self.pid, grace)
-            self._kill(alive + self.tree()[1:])
             self._proc.kill()
+            _kill(alive + self.tree()[1:])
         self._signal_group(signal.SIGKILL)  # stragglers forked during teardown
         self._exited.wait(10)
+        _wait_gone(descendants, timeout=5.0)
         for thread in self._threads:
             thread.join(timeout=10)
         _live.discard(self)
-
-    def _kill(self, procs: list[psutil.Process]) -> None:
-        for proc in procs:
-            try:
-                proc.kill()
-            except psutil.NoSuchProcess:
-                continue
-        psutil.wait_procs(procs, timeout=5)
 
     def _signal_group(self, sig: signal.Signals) -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -213,6 +209,32 @@ class SupervisedProcess:
         self._exited.set()
         if self._exit is not None and self._on_exit is not None:
             self._on_exit(self._exit)
+
+
+def _kill(procs: list[psutil.Process]) -> None:
+    for proc in procs:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            proc.kill()
+
+
+def _wait_gone(procs: list[psutil.Process], timeout: float) -> list[psutil.Process]:
+    """Wait until each process is gone or a zombie (a zombie holds nothing but its pid,
+    and only its parent, possibly init, can reap it); return those still running."""
+    deadline = time.monotonic() + timeout
+    running = list(procs)
+    while running:
+        running = [proc for proc in running if _running(proc)]
+        if not running or time.monotonic() >= deadline:
+            break
+        time.sleep(0.02)
+    return running
+
+
+def _running(proc: psutil.Process) -> bool:
+    try:
+        return proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
 
 
 def _crash_info(returncode: int, at: datetime, tail: str) -> CrashInfo:

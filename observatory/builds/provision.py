@@ -24,7 +24,7 @@ from observatory.builds.command import render_command
 from observatory.builds.process import REDACTED, CrashInfo, SupervisedProcess
 from observatory.builds.sampler import MetricsProbe, Probe, ProcessTreeProbe
 from observatory.builds.spec import parse_pip_spec
-from observatory.builds.venv import ensure_venv, hold_venv, venv_info
+from observatory.builds.venv import ensure_venv, hold_venv, venv_info, verify_installed
 from observatory.domain import ProvisionKind
 from observatory.errors import BuildError, ConfigError, ForbiddenTargetError
 from observatory.settings import BuildSettings, GatewaySettings, Settings, is_allowed_target
@@ -92,8 +92,11 @@ class RunningGateway:
             return ProcessTreeProbe("gateway", self._process.pid)
         return MetricsProbe("gateway", self.base_url + "/metrics", api_key=self._api_key)
 
-    def stop(self) -> None:
-        """Stop the gateway (whole tree) and release the venv; safe to call twice."""
+    def stop(self, grace: float = STOP_GRACE) -> None:
+        """Stop the gateway (whole tree: SIGTERM, ``grace`` s, SIGKILL) and release the venv;
+        safe to call twice."""
+        if self._process is not None:
+            self._process.stop(grace)
         self._resources.close()
 
     def __repr__(self) -> str:
@@ -150,6 +153,7 @@ def _pip_launch(
     spec = parse_pip_spec(pip)
     venv = ensure_venv(spec, settings.cache_dir)
     resources.enter_context(hold_venv(venv))
+    verify_installed(venv, spec)
     info = venv_info(venv)
     config = run_dir / CONFIG_FILE
     port = free_port()
@@ -224,7 +228,7 @@ def _await_ready(
         info = process.exit_info()
         if info is None:
             return None
-        return f"{info.describe()} before it was ready; last log lines:\n{info.log_tail}"
+        return f"exited with {info.how} before it was ready; last log lines:\n{info.log_tail}"
 
     try:
         readiness.wait_ready(

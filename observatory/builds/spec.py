@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from packaging.requirements import InvalidRequirement, Requirement
@@ -58,15 +59,31 @@ def _exact_version(text: str, version: str) -> str:
         raise InputError(f"bad pip spec {text!r}: {version!r} is not a version") from exc
 
 
+def is_forbidden(
+    package: str, version: str, forbidden: Mapping[str, frozenset[str]] = FORBIDDEN
+) -> bool:
+    """True when ``package==version`` is a listed release, compared as PEP 440 versions
+    (``1.107`` is ``1.107.0`` to pip, so it must be to us too)."""
+    bad = forbidden.get(canonicalize_name(package), frozenset())
+    try:
+        wanted = Version(version)
+    except InvalidVersion:
+        return version in bad
+    return any(_same(wanted, listed) for listed in bad)
+
+
+def _same(version: Version, listed: str) -> bool:
+    try:
+        return version == Version(listed)
+    except InvalidVersion:
+        return False
+
+
 def check_not_forbidden(package: str, version: str) -> None:
     """Raise InputError when ``package==version`` is a known compromised release."""
     name = canonicalize_name(package)
-    try:
-        normal = str(Version(version))
-    except InvalidVersion:
-        normal = version
-    if normal in FORBIDDEN.get(name, frozenset()):
+    if is_forbidden(name, version):
         raise InputError(
-            f"{name}=={normal} is a compromised release and is never installed; "
+            f"{name}=={version} is a compromised release and is never installed; "
             f"refused versions: {', '.join(sorted(FORBIDDEN[name]))}"
         )

@@ -33,9 +33,9 @@ from pathlib import Path
 from typing import IO, Any
 
 from packaging.utils import canonicalize_name
-from packaging.version import InvalidVersion, Version
+from packaging.version import Version
 
-from observatory.builds.spec import FORBIDDEN, PipSpec, check_not_forbidden
+from observatory.builds.spec import FORBIDDEN, PipSpec, check_not_forbidden, is_forbidden
 from observatory.errors import BuildError, InputError
 
 log = logging.getLogger(__name__)
@@ -143,6 +143,16 @@ def venv_info(path: Path) -> VenvInfo:
         raise BuildError(f"{path} is not a complete observatory venv: {exc}") from exc
 
 
+def verify_installed(
+    path: Path, spec: PipSpec, *, extra_forbidden: Forbidden | None = None
+) -> dict[str, str]:
+    """Ask the venv's own interpreter what is installed now and refuse a compromised or
+    wrong version (a cached venv could have been changed since it was built)."""
+    installed = _installed(path / "bin" / "python")
+    _check_installed(spec, installed, _merge(FORBIDDEN, extra_forbidden or {}))
+    return installed
+
+
 def touch_last_used(path: Path) -> None:
     (path / LAST_USED).touch()
 
@@ -248,16 +258,16 @@ def _installed(python: Path) -> dict[str, str]:
 def _check_installed(spec: PipSpec, installed: dict[str, str], forbidden: Forbidden) -> None:
     _check_against(forbidden, installed, f"installed packages of {spec}")
     got = {_canonical(k): v for k, v in installed.items()}.get(spec.package)
-    if got != spec.version:
+    if got is None or Version(got) != Version(spec.version):
         raise BuildError(f"installed {spec.package} version is {got!r}, expected {spec.version}")
 
 
 def _check_against(forbidden: Forbidden, packages: Mapping[str, str], what: str) -> None:
     for name, version in packages.items():
-        bad = forbidden.get(_canonical(name), frozenset())
-        if _normal(version) in bad:
+        if is_forbidden(name, version, forbidden):
+            bad = forbidden[_canonical(name)]
             raise InputError(
-                f"{what} contains {_canonical(name)}=={version}, a compromised release that is "
+                f"{what} includes {_canonical(name)}=={version}, a compromised release that is "
                 f"never installed; refused versions: {', '.join(sorted(bad))}"
             )
 
@@ -267,7 +277,7 @@ def _merge(*maps: Forbidden) -> dict[str, frozenset[str]]:
     for mapping in maps:
         for name, versions in mapping.items():
             key = _canonical(name)
-            merged[key] = merged.get(key, frozenset()) | {_normal(v) for v in versions}
+            merged[key] = merged.get(key, frozenset()) | frozenset(versions)
     return merged
 
 
@@ -454,10 +464,3 @@ def _size(path: Path) -> int:
 
 def _canonical(name: str) -> str:
     return str(canonicalize_name(name))
-
-
-def _normal(version: str) -> str:
-    try:
-        return str(Version(version))
-    except InvalidVersion:
-        return version
