@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import click
-from pydantic import ValidationError
 
 from observatory.cli.context import App, pass_app
-from observatory.errors import ForbiddenTargetError, InputError
+from observatory.errors import ForbiddenTargetError
 from observatory.settings import UpstreamSettings, is_allowed_target
 
 
@@ -43,16 +42,9 @@ def upstream(
 def _settings(app: App, settings_json: str | None) -> UpstreamSettings:
     if settings_json is None:
         return app.settings.upstream
-    try:
-        return UpstreamSettings.model_validate_json(settings_json)
-    except ValidationError as exc:
-        problems = "; ".join(_problem(e["loc"], e["msg"]) for e in exc.errors())
-        raise InputError(f"--settings-json: {problems}") from None
+    from observatory.upstream.server import settings_from_json
 
-
-def _problem(loc: tuple[int | str, ...], message: str) -> str:
-    field = ".".join(str(part) for part in loc) or "settings"
-    return f"{field}: {message.removeprefix('Value error, ')}"
+    return settings_from_json(settings_json)
 
 
 COMMANDS = [upstream]

@@ -1,9 +1,11 @@
 """Run the mock upstream: ``serve`` blocks (the CLI), ``UpstreamServer`` runs it in a
 subprocess so its CPU is measured per process, apart from the gateway and the tests.
 
-The child binds the requested port (0 = any free one) and prints one line
-``upstream listening on http://HOST:PORT`` on stdout once it accepts connections;
-the parent reads the URL from it. Everything else the child says goes to stderr.
+The child (``python -m observatory.upstream``, which skips the CLI's heavier imports
+and so starts in a fraction of a second) binds the requested port (0 = any free
+one) and prints one line ``upstream listening on http://HOST:PORT`` on stdout once
+it accepts connections; the parent reads the URL from it. Everything else the child
+says goes to stderr.
 """
 
 from __future__ import annotations
@@ -23,8 +25,9 @@ from types import TracebackType
 from typing import IO
 
 import uvicorn
+from pydantic import ValidationError
 
-from observatory.errors import BuildError
+from observatory.errors import BuildError, InputError
 from observatory.settings import UpstreamSettings
 from observatory.upstream.app import create_app
 
@@ -84,6 +87,20 @@ def serve(settings: UpstreamSettings, announce: Callable[[str], None] | None = N
     _AnnouncingServer(config, announce or _print_url).run()
 
 
+def settings_from_json(text: str) -> UpstreamSettings:
+    """Parse ``--settings-json``; InputError names each bad field."""
+    try:
+        return UpstreamSettings.model_validate_json(text)
+    except ValidationError as exc:
+        problems = "; ".join(_problem(e["loc"], e["msg"]) for e in exc.errors())
+        raise InputError(f"--settings-json: {problems}") from None
+
+
+def _problem(loc: tuple[int | str, ...], message: str) -> str:
+    field = ".".join(str(part) for part in loc) or "settings"
+    return f"{field}: {message.removeprefix('Value error, ')}"
+
+
 def _print_url(url: str) -> None:
     print(ANNOUNCE + url, flush=True)
 
@@ -115,7 +132,7 @@ class UpstreamServer:
             raise BuildError(f"the mock upstream is already running at {self._url}")
         self._stderr = tempfile.TemporaryFile("w+", encoding="utf-8")  # noqa: SIM115
         command = [
-            sys.executable, "-m", "observatory", "upstream",
+            sys.executable, "-m", "observatory.upstream",
             "--settings-json", self.settings.model_dump_json(),
         ]  # fmt: skip
         self._process = subprocess.Popen(

@@ -102,3 +102,15 @@ def test_cli_serves_prints_its_url_and_stops_on_sigterm() -> None:
         for stream in (process.stdout, process.stderr):
             if stream is not None:
                 stream.close()
+
+
+def test_child_entry_point_is_loopback_only() -> None:
+    settings = UpstreamSettings(host="203.0.113.5").model_dump_json()
+    result = subprocess.run(
+        [sys.executable, "-m", "observatory.upstream", "--settings-json", settings],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "host '203.0.113.5' is not loopback" in result.stderr

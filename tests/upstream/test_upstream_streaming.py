@@ -156,10 +156,11 @@ def test_chunks_never_come_earlier_than_configured(
     # Causality makes this a strict bound: chunk k cannot leave before its deadline.
     for k, at in enumerate(arrivals):
         assert at - sent >= TTFT + k * GAP
-    gaps = [b - a for a, b in itertools.pairwise(arrivals)]
-    # A gap seen by the client can shrink by the client's own scheduling delay of the
-    # earlier chunk; 15 ms of slack absorbs that on a busy 2-core machine.
-    assert min(gaps) >= GAP - 0.015
+    # Each gap as the client sees it: one can shrink by the client's own scheduling delay
+    # in reading the chunk before it (this machine is shared), so the strict guarantee is
+    # the schedule above and the gaps are checked through their median.
+    gaps = sorted(b - a for a, b in itertools.pairwise(arrivals))
+    assert gaps[len(gaps) // 2] >= GAP - 0.002
     assert float(headers["x-upstream-ttft-ms"]) == pytest.approx(TTFT * 1000)
     planned = (TTFT + (CHUNKS - 1) * GAP) * 1000
     assert float(headers["x-upstream-service-time-ms"]) == pytest.approx(planned)
