@@ -1,0 +1,394 @@
+"""The public helpers scenarios use: a base user and one call per API.
+
+A scenario subclasses ``ObservatoryUser`` (a FastHttpUser whose pacing follows the run's
+profile) and calls ``chat``, ``embeddings``, ``responses`` or ``anthropic_messages`` from
+its tasks; ``params(user)`` gives the scenario parameters from the configuration, and
+``prompt``/``pick`` build production-like requests. Each helper sends with the user's
+client, parses the JSON or SSE body, measures TTFT, every inter-chunk gap, the end-to-end
+time and the tokens, reads the gateway and upstream timing headers, and fires Locust's
+request event once with those extras; the plugin records them.
+
+Open model: make one request per task. The request takes the intended send time the
+pacing assigned, and its latency counts from it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any, Final, TypeVar
+
+from geventhttpclient.response import HTTPParseError
+from locust import FastHttpUser
+
+from observatory.errors import InputError
+from observatory.load import plugin
+from observatory.load.config import CONFIG_ENV, LoadConfig
+from observatory.load.plugin import EXTRAS_KEY, INTENDED_KEY, Extras
+from observatory.load.sse import BadBodyError, SseParser
+
+__all__ = [
+    "ObservatoryUser",
+    "anthropic_messages",
+    "chat",
+    "embeddings",
+    "param",
+    "params",
+    "pick",
+    "prompt",
+    "responses",
+]
+
+ANTHROPIC_VERSION: Final = "2023-06-01"
+_WORDS: Final = (
+    *("latency", "gateway", "token", "stream", "window", "budget", "release", "upstream"),
+    *("request", "model", "cache", "routing", "retry", "quota", "tenant", "region"),
+    *("shard", "replica", "signal", "metric", "trace", "span", "buffer", "socket"),
+    *("thread", "worker", "queue", "batch", "prompt", "answer", "vector", "embed"),
+)
+_PROMPT_VARIANTS: Final = 16
+_T = TypeVar("_T")
+
+
+class ObservatoryUser(FastHttpUser):
+    """Base user of every scenario: paced by the run's profile, authenticated."""
+
+    abstract = True
+    network_timeout = 60.0
+    connection_timeout = 10.0
+
+    def __init__(self, environment: Any) -> None:
+        timeout = params(None).get("timeout")
+        if timeout is not None:
+            self.network_timeout = float(timeout)
+        super().__init__(environment)
+        self.observatory_intended: float | None = None
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return params(self)
+
+    def on_start(self) -> None:
+        st = plugin.state()
+        if st is not None and st.schedule is not None:
+            self.wait()  # type: ignore[no-untyped-call]  # paces the first send too
+
+    def wait_time(self) -> float:
+        # Sleeping here rather than returning a delay lets the plugin count users that
+        # are waiting (the rest are in flight); Locust still sees a waiting user, so a
+        # graceful stop interrupts the sleep.
+        st = plugin.state()
+        if st is not None:
+            st.pause(self)
+        return 0.0
+
+    def context(self) -> dict[str, Any]:
+        """Locust merges this into each plain request's context: the intended send time."""
+        intended = self.take_intended()
+        return {} if intended is None else {INTENDED_KEY: intended}
+
+    def take_intended(self) -> float | None:
+        intended, self.observatory_intended = self.observatory_intended, None
+        return intended
+
+
+def params(user: Any = None) -> dict[str, Any]:
+    """The scenario parameters of this run ({} outside an observatory run).
+
+    Also usable at import time (before Locust has parsed its options), so a scenario can
+    check its parameters at once and fail the run's start-up with a clear message.
+    """
+    st = plugin.state()
+    if st is not None:
+        return dict(st.config.params)
+    text = os.environ.get(CONFIG_ENV, "")
+    return dict(LoadConfig.from_json(text).params) if text else {}
+
+
+def param(values: Mapping[str, Any], name: str, default: _T) -> _T:
+    """``values[name]`` checked against the type of ``default`` (the default if absent)."""
+    value = values.get(name, default)
+    kind = type(default)
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
+        raise InputError(
+            f"scenario param {name!r}: expected {kind.__name__} (like {default!r}), got {value!r}"
+        )
+    return value
+
+
+def _auth_headers(anthropic: bool = False) -> dict[str, str]:
+    st = plugin.state()
+    headers = {"Content-Type": "application/json"}
+    if st is not None and st.api_key:
+        headers["Authorization"] = f"Bearer {st.api_key}"
+    if anthropic:
+        headers["anthropic-version"] = ANTHROPIC_VERSION
+    return headers
+
+
+def prompt(tokens: int, rng: random.Random | None = None) -> str:
+    """A prompt of about ``tokens`` words, one of a few cached variants per size."""
+    variants = _PROMPTS.get(tokens)
+    if variants is None:
+        seeded = random.Random(tokens)
+        variants = _PROMPTS[tokens] = [
+            f"[{i}] " + " ".join(seeded.choices(_WORDS, k=max(1, tokens)))
+            for i in range(_PROMPT_VARIANTS)
+        ]
+    return (rng or random).choice(variants)
+
+
+_PROMPTS: dict[int, list[str]] = {}
+
+
+def pick(weights: Mapping[str, float], rng: random.Random | None = None) -> str:
+    """One key of ``weights``, drawn with probability proportional to its weight."""
+    keys: Sequence[str] = list(weights)
+    return (rng or random).choices(keys, weights=[float(weights[k]) for k in keys])[0]
+
+
+# the API calls
+
+
+def chat(
+    user: ObservatoryUser,
+    *,
+    model: str,
+    messages: list[dict[str, Any]],
+    max_tokens: int | None = None,
+    stream: bool = False,
+    name: str | None = None,
+    **extra: Any,
+) -> bool:
+    """POST /v1/chat/completions (SSE with usage when ``stream``); True on success."""
+    body: dict[str, Any] = {"model": model, "messages": messages, **extra}
+    if max_tokens is not None:
+        body["max_tokens"] = max_tokens
+    path = "/v1/chat/completions"
+    if stream:
+        body["stream"] = True
+        body["stream_options"] = {"include_usage": True}
+        return _post_stream(user, path, body, name or "chat_stream", "chat")
+    return _post_json(user, path, body, name or "chat", ("completion_tokens",))
+
+
+def embeddings(
+    user: ObservatoryUser, *, model: str, input: str | list[str], name: str | None = None
+) -> bool:
+    """POST /v1/embeddings; True on success."""
+    body = {"model": model, "input": input}
+    return _post_json(user, "/v1/embeddings", body, name or "embeddings", ())
+
+
+def responses(
+    user: ObservatoryUser,
+    *,
+    model: str,
+    input: str | list[dict[str, Any]],
+    max_output_tokens: int | None = None,
+    stream: bool = False,
+    name: str | None = None,
+) -> bool:
+    """POST /v1/responses (the Responses API); True on success."""
+    body: dict[str, Any] = {"model": model, "input": input}
+    if max_output_tokens is not None:
+        body["max_output_tokens"] = max_output_tokens
+    if stream:
+        body["stream"] = True
+        return _post_stream(user, "/v1/responses", body, name or "responses_stream", "responses")
+    return _post_json(user, "/v1/responses", body, name or "responses", ("output_tokens",))
+
+
+def anthropic_messages(
+    user: ObservatoryUser,
+    *,
+    model: str,
+    messages: list[dict[str, Any]],
+    max_tokens: int,
+    stream: bool = False,
+    name: str | None = None,
+) -> bool:
+    """POST /v1/messages (Anthropic Messages, Bearer auth); True on success."""
+    body: dict[str, Any] = {"model": model, "messages": messages, "max_tokens": max_tokens}
+    path = "/v1/messages"
+    if stream:
+        body["stream"] = True
+        return _post_stream(user, path, body, name or "messages_stream", "anthropic")
+    return _post_json(user, path, body, name or "messages", ("output_tokens",), anthropic=True)
+
+
+# sending and measuring
+
+
+def _post_json(
+    user: ObservatoryUser,
+    path: str,
+    body: dict[str, Any],
+    name: str,
+    token_fields: tuple[str, ...],
+    anthropic: bool = False,
+) -> bool:
+    intended = user.take_intended()
+    headers = _auth_headers(anthropic)
+    response = user.client.request(
+        "POST", path, json=body, headers=headers, name=name, catch_response=True
+    )
+    meta = response.request_meta
+    exception = meta.get("exception") or getattr(response, "error", None)
+    extras = _header_extras(response)
+    content = response.content or b""
+    if exception is None:
+        try:
+            extras.tokens = _tokens(_json_object(content), token_fields)
+        except BadBodyError as exc:
+            exception = exc
+    return _fire(user, meta, response, len(content), intended, extras, exception)
+
+
+def _post_stream(
+    user: ObservatoryUser, path: str, body: dict[str, Any], name: str, dialect: str
+) -> bool:
+    intended = user.take_intended()
+    headers = _auth_headers(dialect == "anthropic")
+    response = user.client.request(
+        "POST", path, json=body, headers=headers, name=name, stream=True, catch_response=True
+    )
+    at_headers = time.perf_counter()
+    meta = response.request_meta
+    # Locust timed the headers from its own send; anchor our clock on the same origin.
+    sent = at_headers - meta["response_time"] / 1000.0
+    exception = meta.get("exception") or getattr(response, "error", None)
+    extras = _header_extras(response)
+    length = 0
+    if exception is None:
+        exception, length = _read_stream(response, dialect, sent, extras)
+    meta["response_time"] = (time.perf_counter() - sent) * 1000.0
+    return _fire(user, meta, response, length, intended, extras, exception)
+
+
+def _read_stream(
+    response: Any, dialect: str, sent: float, extras: Extras
+) -> tuple[BaseException | None, int]:
+    """Read the SSE body line by line, timing content chunks; (failure or None, bytes)."""
+    # FastResponse.iter_content blocks until a whole chunk_size is buffered, which would
+    # smear TTFT and gaps; the underlying geventhttpclient response's readline returns
+    # as soon as one line has arrived.
+    raw = response._response
+    parser = SseParser(dialect)
+    clock = time.perf_counter
+    last: float | None = None
+    length = 0
+    done = False
+    chunks = 0
+    try:
+        while line := raw.readline(b"\n"):
+            length += len(line)
+            event = parser.feed(line)
+            if event is None:
+                continue
+            if event.content:
+                now = clock()
+                if last is None:
+                    extras.ttft_ms = (now - sent) * 1000.0
+                else:
+                    extras.gaps_ms.append((now - last) * 1000.0)
+                last = now
+                chunks += 1
+            if event.tokens is not None:
+                extras.tokens = event.tokens
+            done = done or event.done
+        tail = parser.finish()
+        done = done or bool(tail and tail.done)
+        if not done:
+            raise BadBodyError(
+                f"{dialect} stream ended without its terminator after {chunks} chunks"
+            )
+    except BadBodyError as exc:
+        _discard(raw)
+        return exc, length
+    except (OSError, HTTPParseError) as exc:
+        return exc, length
+    if extras.tokens is None:
+        extras.tokens = chunks
+    return None, length
+
+
+def _discard(raw: Any) -> None:
+    """Read the rest of a body we gave up parsing, so the connection stays usable."""
+    try:
+        while raw.readline(b"\n"):
+            pass
+    except (OSError, HTTPParseError):
+        pass
+
+
+def _header_extras(response: Any) -> Extras:
+    st = plugin.state()
+    extras = Extras()
+    headers = getattr(response, "headers", None)
+    if st is None or headers is None:
+        return extras
+    extras.upstream_ms = _float(headers.get(st.config.upstream_header))
+    if st.config.overhead_header:
+        extras.overhead_header_ms = _float(headers.get(st.config.overhead_header))
+    return extras
+
+
+def _float(value: Any) -> float | None:
+    try:
+        return None if value is None else float(value)
+    except ValueError:
+        return None
+
+
+def _json_object(content: bytes) -> dict[str, Any]:
+    try:
+        payload = json.loads(content)
+    except ValueError:
+        raise BadBodyError(f"response is not JSON: {content[:80]!r}") from None
+    if not isinstance(payload, dict):
+        raise BadBodyError(f"response is not a JSON object: {content[:80]!r}")
+    return payload
+
+
+def _tokens(payload: dict[str, Any], fields: tuple[str, ...]) -> int | None:
+    usage = payload.get("usage")
+    if not isinstance(usage, dict):
+        return None
+    for field in fields:
+        value = usage.get(field)
+        if isinstance(value, int):
+            return value
+    return None
+
+
+def _fire(
+    user: ObservatoryUser,
+    meta: dict[str, Any],
+    response: Any,
+    length: int,
+    intended: float | None,
+    extras: Extras,
+    exception: BaseException | None,
+) -> bool:
+    context = dict(meta.get("context") or {})
+    context[EXTRAS_KEY] = extras
+    if intended is not None:
+        context[INTENDED_KEY] = intended
+    user.environment.events.request.fire(
+        request_type=meta["request_type"],
+        name=meta["name"],
+        response_time=meta["response_time"],
+        response_length=length,
+        response=response,
+        context=context,
+        exception=exception,
+        start_time=meta["start_time"],
+        url=meta.get("url"),
+    )
+    return exception is None
