@@ -15,7 +15,18 @@ from observatory.cli.context import App
 from observatory.domain import ExitCode
 from observatory.errors import ObservatoryError
 
-COMMAND_MODULES = ("db", "config", "builds", "runs", "upstream", "alerts", "report")
+COMMAND_MODULES = (
+    "db",
+    "config",
+    "builds",
+    "runs",
+    "upstream",
+    "alerts",
+    "report",
+    "serve",
+    "trigger",
+    "compact",
+)
 
 EXIT_CODES_HELP = """Exit codes: 0 pass/success, 1 regression, 2 bad input (usage, config),
 3 inconclusive or no baseline, 4 internal error."""

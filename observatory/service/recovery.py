@@ -1,0 +1,177 @@
+"""Restart safety: take back runs whose worker stopped, and clean up what it left running.
+
+At start-up and then periodically:
+
+1. Runs whose lease expired (their worker stopped heartbeating) are taken back with
+   ``queue.expire_leases`` - exactly one recovering host gets each - and concluded as
+   ``interrupted`` through ``conclude_run``: the windows already written are kept, the run
+   gets a partial report saying why, and its alert goes through the outbox whose dedupe key
+   allows one alert per run and kind, even if a recovery dies half-way and is redone.
+   A run held by a worker of *this* host whose process is certainly gone (a kill -9 of the
+   previous service) is taken back at once instead of after its lease.
+2. Gateway and Locust processes the pipeline started carry ``OBSERVATORY_RUN_ID`` and
+   ``OBSERVATORY_OWNER`` in their environment and run in their own process groups, so they
+   outlive a killed service. A marked process is an orphan when its run is no longer active,
+   when the run is now held by another worker, or when its owner is certainly dead; orphans
+   get SIGTERM (their whole process group), then SIGKILL after a grace period.
+
+Queued runs are untouched: the worker claims them as usual.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import psutil
+from sqlalchemy.orm import Session, sessionmaker
+
+from observatory.conclude import conclude_run
+from observatory.domain import RunStatus
+from observatory.errors import ObservatoryError
+from observatory.service.owner import Owner, this_process
+from observatory.settings import Settings
+from observatory.store import queue
+from observatory.store.db import transaction
+from observatory.store.queue import ExpiredRun
+
+log = logging.getLogger(__name__)
+
+RUN_ID_ENV = "OBSERVATORY_RUN_ID"
+OWNER_ENV = "OBSERVATORY_OWNER"
+KILL_GRACE_S = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class RecoveryResult:
+    interrupted: tuple[int, ...]
+    killed: tuple[int, ...]  # pids
+
+
+@dataclass(frozen=True, slots=True)
+class MarkedProcess:
+    process: psutil.Process
+    run_id: int
+    owner: str | None
+
+
+def recover(settings: Settings, sessions: sessionmaker[Session]) -> RecoveryResult:
+    """One recovery pass: interrupted runs concluded, orphaned processes killed."""
+    interrupted = interrupt_expired(settings, sessions)
+    killed = kill_orphans(sessions)
+    return RecoveryResult(tuple(interrupted), tuple(killed))
+
+
+def interrupt_expired(settings: Settings, sessions: sessionmaker[Session]) -> list[int]:
+    """Conclude as interrupted every run whose worker stopped; return their ids."""
+    with transaction(sessions) as session:
+        dead = _dead_local_owners(queue.active_owners(session).values())
+        expired = queue.expire_leases(
+            session,
+            recoverer=str(this_process("recovery")),
+            lease_s=settings.service.lease,
+            dead_owners=dead,
+        )
+    done = []
+    for run in expired:
+        reason = _reason(run, run.owner in dead)
+        log.warning("run %s interrupted: %s", run.run_id, reason)
+        try:
+            conclude_run(run.run_id, settings, sessions, RunStatus.INTERRUPTED, reason, None)
+        except ObservatoryError as exc:
+            # Its recovery lease runs out and the next pass (here or on another host) retries.
+            log.error("run %s could not be concluded: %s", run.run_id, exc)
+            continue
+        done.append(run.run_id)
+    return done
+
+
+def _dead_local_owners(owners: Iterable[str | None]) -> set[str]:
+    dead = set()
+    for text in owners:
+        owner = Owner.parse(text)
+        if owner is not None and owner.is_dead():
+            dead.add(str(owner))
+    return dead
+
+
+def _reason(run: ExpiredRun, owner_dead: bool) -> str:
+    beat = run.heartbeat_at.isoformat(timespec="seconds") if run.heartbeat_at else "never"
+    why = "its process is gone" if owner_dead else "no heartbeat before the lease ended"
+    owner = run.owner or "unknown worker"
+    return f"lease expired: the worker stopped ({owner}: {why}; last heartbeat {beat})"
+
+
+def marked_processes() -> list[MarkedProcess]:
+    """This user's processes that carry a run marker in their environment."""
+    found = []
+    for process in psutil.process_iter():
+        try:
+            env = process.environ()
+        except (psutil.Error, OSError):
+            continue  # gone, or another user's process: never ours to touch
+        run_id = env.get(RUN_ID_ENV, "")
+        if run_id.isdigit() and process.pid != os.getpid():
+            found.append(MarkedProcess(process, int(run_id), env.get(OWNER_ENV)))
+    return found
+
+
+def kill_orphans(sessions: sessionmaker[Session]) -> list[int]:
+    """Kill marked processes whose run is not held by their owner any more; return pids."""
+    marked = marked_processes()
+    if not marked:
+        return []
+    with transaction(sessions) as session:
+        holders = queue.active_owners(session)
+    orphans = [m for m in marked if _is_orphan(m, holders)]
+    for orphan in orphans:
+        log.warning(
+            "killing orphaned process %s of run %s (owner %s)",
+            orphan.process.pid,
+            orphan.run_id,
+            orphan.owner,
+        )
+    return terminate([m.process for m in orphans])
+
+
+def _is_orphan(marked: MarkedProcess, holders: dict[int, str | None]) -> bool:
+    if marked.run_id not in holders:
+        return True  # the run ended (or never existed): nothing should still load it
+    if marked.owner is None or holders[marked.run_id] != marked.owner:
+        return True  # another worker (or recovery) holds the run now
+    owner = Owner.parse(marked.owner)
+    return owner is not None and owner.is_dead()
+
+
+def terminate(processes: list[psutil.Process], grace: float = KILL_GRACE_S) -> list[int]:
+    """SIGTERM each process and its process group, SIGKILL what is left after ``grace``."""
+    own_group = os.getpgrp()
+    for process in processes:
+        _signal_group(process, own_group, signal.SIGTERM)
+        _signal(process, signal.SIGTERM)
+    _, alive = psutil.wait_procs(processes, timeout=grace)
+    for process in alive:
+        _signal_group(process, own_group, signal.SIGKILL)
+        _signal(process, signal.SIGKILL)
+    psutil.wait_procs(alive, timeout=grace)
+    return [p.pid for p in processes]
+
+
+def _signal(process: psutil.Process, signum: signal.Signals) -> None:
+    with contextlib.suppress(psutil.Error):
+        process.send_signal(signum)
+
+
+def _signal_group(process: psutil.Process, own_group: int, signum: signal.Signals) -> None:
+    # The pipeline starts each child in its own session; its group holds any grandchild that
+    # dropped the marker from its environment. Never our own group.
+    try:
+        group = os.getpgid(process.pid)
+        if group != own_group and group == process.pid:
+            os.killpg(group, signum)
+    except (ProcessLookupError, PermissionError):
+        pass
