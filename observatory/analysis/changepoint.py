@@ -4,18 +4,19 @@ The series is first reduced to at most ``MAX_POINTS`` bins (per minute for a
 24-hour run, per window for runs up to four hours) so the search stays fast,
 then each change found between bins is refined back to window resolution.
 
-Test statistic: the standardised CUSUM (the Gaussian likelihood-ratio for one
-shift in mean). Its noise scale is the long-run standard deviation of the noise
-around a running median, sigma * sqrt((1 + rho) / (1 - rho)): windows are
-autocorrelated, and a scale that ignored it would let slow wander pass for
-change points. A split is
-kept while its squared statistic exceeds ``penalty_factor * log(n)`` (BIC-like;
-factor 3 keeps the false-alarm rate of a stationary run well under 1 %, see
-docs/statistics.md) and both sides are at least a minute long.
-
-Error counts are variance-stabilised first (Anscombe's arcsine transform of a
-binomial proportion), p99 is taken on the log scale; sizes are reported on the
-original scale.
+Test statistic: a likelihood ratio for one shift, divided by a noise factor
+estimated around a running smoother (which keeps level shifts out of the noise
+estimate, unlike the series' plain variance):
+- p99 (log scale, Gaussian): the squared standardised CUSUM over the long-run
+  variance sigma^2 (1 + rho) / (1 - rho); windows are autocorrelated, and a
+  scale that ignored it would let slow wander pass for change points;
+- errors (counts): the binomial log-likelihood ratio over the Pearson
+  dispersion (quasi-likelihood): errors come in bursts, and a Gaussian
+  approximation of sparse counts (0 or 1 failures per window) has tails far
+  heavier than it admits.
+A split is kept while the statistic exceeds ``penalty_factor * log(n)``
+(BIC-like; see docs/statistics.md for the false-alarm rate) and both sides are
+at least a minute long.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from observatory.analysis.bootstrap import Floats, lag1_autocorrelation
 
 MAX_POINTS = 1440
 MAX_CHANGES = 12
-PENALTY_FACTOR = 3.0
+PENALTY_FACTOR = 4.0
 MIN_SEGMENT_S = 60.0
 
 
@@ -74,13 +75,13 @@ def format_offset(seconds: float) -> str:
 
 @dataclass(frozen=True)
 class Signal:
-    """A window-level series to search: y (transformed), and how to size a segment."""
+    """A window-level series: the statistic of a stretch is sum(num) / sum(den)."""
 
     t: Floats  # window starts, sorted
-    y: Floats  # one transformed value per window
-    num: Floats  # for sizes: the statistic of a segment is sum(num) / sum(den)
+    num: Floats
     den: Floats
-    log: bool  # sizes are exp(statistic)
+    counts: bool  # binomial counts (num failures of den requests) or Gaussian values
+    log: bool  # values are logs: sizes are exp(statistic)
     scale: float  # display factor
 
     def size(self, start: int, stop: int) -> float:
@@ -92,98 +93,142 @@ class Signal:
 
 
 def error_signal(t: Floats, failures: Floats, counts: Floats) -> Signal:
-    """Failures/requests per window, arcsine-stabilised (variance ~ 1 / (4 n))."""
+    """Failures out of requests per window."""
     keep = counts > 0
-    f, n = failures[keep], counts[keep]
-    y = np.arcsin(np.sqrt((f + 3 / 8) / (n + 3 / 4)))
-    return Signal(t=t[keep], y=y, num=f, den=n, log=False, scale=100.0)
+    return Signal(t[keep], failures[keep], counts[keep], counts=True, log=False, scale=100.0)
 
 
 def log_signal(t: Floats, values: Floats) -> Signal:
     """A positive per-window value (p99, ms) on the log scale."""
     keep = np.isfinite(values) & (values > 0)
     logs = np.log(values[keep])
-    return Signal(t=t[keep], y=logs, num=logs, den=np.ones_like(logs), log=True, scale=1.0)
+    return Signal(t[keep], logs, np.ones_like(logs), counts=False, log=True, scale=1.0)
 
 
 def detect(signal: Signal, window_s: float, penalty_factor: float = PENALTY_FACTOR) -> list[int]:
     """Indices (into the signal's windows) where a new segment starts."""
-    n = signal.y.size
+    n = signal.num.size
     per_bin = max(1, math.ceil(n / MAX_POINTS))
-    binned = _bin_means(signal.y, per_bin)
+    num, den = _bin_sums(signal.num, per_bin), _bin_sums(signal.den, per_bin)
     min_len = max(2, math.ceil(MIN_SEGMENT_S / (window_s * per_bin)))
-    cuts = segment(binned, penalty_factor * math.log(max(binned.size, 2)), min_len)
+    noise = _noise(num, den, signal.counts, 2 * min_len + 1)
+    penalty = penalty_factor * math.log(max(num.size, 2))
+    cuts = segment(num, den, signal.counts, noise, penalty, min_len)
     if per_bin == 1:
         return cuts
-    return sorted({_refine(signal.y, cut * per_bin, per_bin) for cut in cuts})
+    return sorted({_refine(signal, cut * per_bin, per_bin) for cut in cuts})
 
 
-def _bin_means(y: Floats, per_bin: int) -> Floats:
+def _bin_sums(values: Floats, per_bin: int) -> Floats:
     if per_bin == 1:
-        return y
-    bins = math.ceil(y.size / per_bin)
-    padded = np.full(bins * per_bin, np.nan)
-    padded[: y.size] = y
-    means: Floats = np.nanmean(padded.reshape(bins, per_bin), axis=1)
-    return means
+        return values
+    bins = math.ceil(values.size / per_bin)
+    padded = np.zeros(bins * per_bin)
+    padded[: values.size] = values
+    sums: Floats = padded.reshape(bins, per_bin).sum(axis=1)
+    return sums
 
 
-def _refine(y: Floats, guess: int, per_bin: int) -> int:
+def _refine(signal: Signal, guess: int, per_bin: int) -> int:
     """The best single split within one bin either side of a bin-level change."""
-    start, stop = max(0, guess - per_bin), min(y.size, guess + per_bin)
-    split, _ = _best_split(y[start:stop], 1)
+    start, stop = max(0, guess - per_bin), min(signal.num.size, guess + per_bin)
+    num, den = signal.num[start:stop], signal.den[start:stop]
+    split, _ = _best_split(num, den, signal.counts, 1.0, 1)
     return start + split if split > 0 else guess
 
 
-def segment(y: Floats, penalty: float, min_len: int) -> list[int]:
-    """Binary segmentation with a re-estimated long-run noise scale; sorted cut indices."""
+def segment(
+    num: Floats, den: Floats, counts: bool, noise: float, penalty: float, min_len: int
+) -> list[int]:
+    """Binary segmentation: split the segment with the strongest change while it beats
+    the penalty; sorted cut indices."""
     cuts: list[int] = []
-    scale = _long_run_sd(y, 2 * min_len + 1)
-    while scale > 0 and len(cuts) < MAX_CHANGES:
-        best = _best_candidate(y, cuts, min_len)
-        if best is None or best[1] / scale**2 <= penalty:
+    while noise > 0 and len(cuts) < MAX_CHANGES:
+        best: tuple[int, float] | None = None
+        for start, stop in itertools.pairwise([0, *cuts, num.size]):
+            split, stat = _best_split(num[start:stop], den[start:stop], counts, noise, min_len)
+            if split > 0 and (best is None or stat > best[1]):
+                best = (start + split, stat)
+        if best is None or best[1] <= penalty:
             break
         cuts = sorted([*cuts, best[0]])
     return cuts
 
 
-def _best_candidate(y: Floats, cuts: list[int], min_len: int) -> tuple[int, float] | None:
-    best: tuple[int, float] | None = None
-    bounds = [0, *cuts, y.size]
-    for start, stop in itertools.pairwise(bounds):
-        split, stat = _best_split(y[start:stop], min_len)
-        if split > 0 and (best is None or stat > best[1]):
-            best = (start + split, stat)
-    return best
-
-
-def _best_split(y: Floats, min_len: int) -> tuple[int, float]:
-    """argmax over k of the squared CUSUM (S_k - k/n S_n)^2 * n / (k (n - k))."""
-    n = y.size
+def _best_split(
+    num: Floats, den: Floats, counts: bool, noise: float, min_len: int
+) -> tuple[int, float]:
+    """(k, statistic) of the best single split of one segment; (0, 0) if too short."""
+    n = num.size
     if n < 2 * min_len:
         return 0, 0.0
     k = np.arange(min_len, n - min_len + 1)
-    cumulative = np.cumsum(y)
-    total = cumulative[-1]
-    left = cumulative[k - 1]
-    stat = (left - k / n * total) ** 2 * n / (k * (n - k))
+    if counts:
+        stat = _binomial_lr(np.cumsum(num), np.cumsum(den), k)
+    else:
+        y = num / den
+        cumulative = np.cumsum(y)
+        stat = (cumulative[k - 1] - k / n * cumulative[-1]) ** 2 * n / (k * (n - k))
+    stat = stat / noise
     best = int(np.argmax(stat))
     return int(k[best]), float(stat[best])
 
 
-def _long_run_sd(y: Floats, smooth: int) -> float:
-    """Long-run sd of the noise around a running median of ``smooth`` points.
+def _loglik(f: Floats, n: Floats) -> Floats:
+    """Binomial log-likelihood at the maximum (0 log 0 = 0)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = np.where(n > 0, f / np.where(n > 0, n, 1.0), 0.0)
+        term_f = np.where(f > 0, f * np.log(np.where(p > 0, p, 1.0)), 0.0)
+        ok = n - f
+        term_ok = np.where(ok > 0, ok * np.log(np.where(p < 1, 1 - p, 1.0)), 0.0)
+    result: Floats = term_f + term_ok
+    return result
 
-    A running median keeps level shifts (edges) and removes them from the residuals,
-    so the noise scale is not swollen by the very change being looked for, as it
-    would be with the series' own variance. rho is the residuals' lag-1
-    autocorrelation; sigma * sqrt((1 + rho) / (1 - rho)) is the sd of a long mean.
+
+def _binomial_lr(cum_f: Floats, cum_n: Floats, k: np.ndarray) -> Floats:
+    """2 * log-likelihood ratio of 'rate changes after k' against 'one rate'."""
+    total_f, total_n = cum_f[-1], cum_n[-1]
+    left_f, left_n = cum_f[k - 1], cum_n[k - 1]
+    split = _loglik(left_f, left_n) + _loglik(total_f - left_f, total_n - left_n)
+    whole = _loglik(np.array([total_f]), np.array([total_n]))[0]
+    lr: Floats = 2 * (split - whole)
+    return lr
+
+
+def _noise(num: Floats, den: Floats, counts: bool, smooth: int) -> float:
+    return _dispersion(num, den, smooth) if counts else _long_run_var(num / den, smooth)
+
+
+def _long_run_var(y: Floats, smooth: int) -> float:
+    """Long-run variance of the noise around a running median of ``smooth`` points.
+
+    A running median keeps level shifts (edges), so they stay out of the residuals.
+    rho is the residuals' lag-1 autocorrelation; sigma^2 (1 + rho) / (1 - rho) is
+    n times the variance of a mean of n autocorrelated values.
     """
     if y.size < 4:
         return 0.0
     residuals = y - ndimage.median_filter(y, size=smooth, mode="nearest")
     rho = min(max(lag1_autocorrelation(residuals), 0.0), 0.9)
-    return float(residuals.std()) * math.sqrt((1 + rho) / (1 - rho))
+    return float(residuals.var()) * (1 + rho) / (1 - rho)
+
+
+def _dispersion(failures: Floats, requests: Floats, smooth: int) -> float:
+    """Pearson dispersion of the counts around a running rate (1 = plain binomial).
+
+    The running rate (sum over ``smooth`` windows) follows level shifts, so a real
+    step does not pass for overdispersion. Never below 1: a quieter-than-binomial
+    run is no reason to trust small changes more.
+    """
+    if failures.size < 4 or failures.sum() == 0:
+        return 1.0
+    kernel = np.ones(smooth)
+    rate = np.convolve(failures, kernel, "same") / np.convolve(requests, kernel, "same")
+    expected = requests * rate
+    variance = expected * (1 - rate)
+    keep = variance > 0
+    pearson = (failures[keep] - expected[keep]) ** 2 / variance[keep]
+    return max(1.0, float(pearson.mean())) if pearson.size else 1.0
 
 
 def change_points(
@@ -191,7 +236,7 @@ def change_points(
 ) -> list[ChangePoint]:
     """Every change in ``signal`` with the level of the segments either side."""
     cuts = detect(signal, window_s)
-    bounds = [0, *cuts, signal.y.size]
+    bounds = [0, *cuts, signal.num.size]
     points = []
     for i, cut in enumerate(cuts):
         before = signal.size(bounds[i], cut)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 from observatory.analysis.changepoint import (
     ChangePoint,
@@ -54,7 +55,7 @@ def change_point_checks(run: RunView, limits: Limits) -> tuple[list[ChangePoint]
     points: list[ChangePoint] = []
     findings: list[Finding] = []
     for signal, series, name, unit in _signals(run):
-        if signal.y.size < 2 * limits.min_windows:
+        if signal.num.size < 2 * limits.min_windows:
             continue
         found = change_points(signal, series, name, unit, run.data.window_s)
         points.extend(found)
@@ -92,7 +93,11 @@ def _finite(value: float) -> float | None:
 
 
 def drift_evidence(data: RunData, limits: Limits) -> list[Evidence]:
-    """The last hour (or fifth) of the run against the first, within the candidate."""
+    """The last hour (or fifth) of the run against the first, within the candidate.
+
+    Strict, like the leak check: with no baseline to confirm it, drift counts only
+    when the whole confidence interval lies beyond the threshold.
+    """
     span = data.duration_s - data.warmup_s
     part = min(DRIFT_PART_S, span * DRIFT_FRACTION)
     first = view(data, data.warmup_s, data.warmup_s + part)
@@ -122,7 +127,7 @@ def drift_evidence(data: RunData, limits: Limits) -> list[Evidence]:
                 detail=f"last {part / 60:.0f} min vs first {part / 60:.0f} min of steady state",
             )
         )
-    return evidence
+    return [replace(e, strict=True) for e in evidence]
 
 
 def ceiling_findings(run: RunView, limits: Limits) -> list[Finding]:

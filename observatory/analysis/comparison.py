@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 from scipy import stats
 
-from observatory.analysis.bootstrap import Sample, delta_interval
+from observatory.analysis.bootstrap import Floats, Sample, delta_interval, lag1_autocorrelation
 from observatory.analysis.fdr import benjamini_hochberg
 from observatory.analysis.thresholds import HIGHER_IS_BETTER, Limits, exceeds
 from observatory.domain import Finding, FindingVerdict
@@ -52,6 +52,7 @@ class Evidence:
     p_value: float  # raw; NaN when there is no test
     enough: bool  # enough steady windows on both sides
     scale: float = 1.0  # display units per threshold unit (100 for rates)
+    strict: bool = False  # the interval itself must clear the threshold (baseline-free checks)
     detail: str = ""
     at_s: float | None = None
 
@@ -70,7 +71,13 @@ def seeded_rng(*parts: str) -> np.random.Generator:
 
 
 def rank_p_value(base: Sample, cand: Sample) -> float:
-    """Two-sided Mann-Whitney U p-value on per-window values; 1.0 when nothing varies."""
+    """Two-sided Mann-Whitney U p-value on per-window values, for autocorrelated windows.
+
+    The plain test counts every window as independent evidence; with lag-1
+    autocorrelation rho a run of n windows carries about n (1 - rho) / (1 + rho)
+    independent ones, so the test's z is shrunk by the square root of that
+    variance inflation (averaged over the two runs). 1.0 when nothing varies.
+    """
     x, y = cand.per_window(), base.per_window()
     if x.size < 2 or y.size < 2:
         return math.nan
@@ -78,7 +85,16 @@ def rank_p_value(base: Sample, cand: Sample) -> float:
         return 1.0
     result = stats.mannwhitneyu(x, y, alternative="two-sided", method="asymptotic")
     p = float(result.pvalue)
-    return 1.0 if math.isnan(p) else p
+    if math.isnan(p):
+        return 1.0
+    inflation = (_inflation(x) + _inflation(y)) / 2
+    z = float(stats.norm.isf(p / 2)) / math.sqrt(inflation)
+    return float(2 * stats.norm.sf(z))
+
+
+def _inflation(values: Floats) -> float:
+    rho = min(max(lag1_autocorrelation(values), 0.0), 0.9)
+    return (1 + rho) / (1 - rho)
 
 
 def compare(
@@ -136,13 +152,17 @@ def _size(finding: Finding) -> float:
     return finding.delta / float(finding.threshold or 1.0)
 
 
-def _finding(e: Evidence, q: float, limits: Limits) -> Finding:
-    verdict = verdict_of(e, q, limits)
+def _shown_threshold(e: Evidence, limits: Limits) -> float:
+    """The threshold in the unit of the shown delta."""
     threshold = limits.of(e.key)
     if e.key in ABSOLUTE_DELTA or threshold.relative is None:
-        shown = (threshold.absolute or 0.0) * e.scale
-    else:
-        shown = threshold.relative
+        return (threshold.absolute or 0.0) * e.scale
+    return threshold.relative
+
+
+def _finding(e: Evidence, q: float, limits: Limits) -> Finding:
+    verdict = verdict_of(e, q, limits)
+    shown = _shown_threshold(e, limits)
     detail = e.detail
     if not e.enough:
         detail = f"not enough data: {e.detail} (need {limits.min_windows})"
@@ -173,15 +193,17 @@ def verdict_of(e: Evidence, q: float, limits: Limits) -> FindingVerdict:
         (-e.worse, FindingVerdict.IMPROVEMENT),
     ):
         if exceeds(threshold, e.relative, e.absolute, direction):
-            clear = q <= limits.fdr and _interval_clears_zero(e, direction)
+            bound = _shown_threshold(e, limits) if e.strict else 0.0
+            clear = q <= limits.fdr and _interval_clears(e, direction, bound)
             return verdict if clear else FindingVerdict.INCONCLUSIVE
     return FindingVerdict.UNCHANGED
 
 
-def _interval_clears_zero(e: Evidence, direction: int) -> bool:
+def _interval_clears(e: Evidence, direction: int, bound: float) -> bool:
+    """The interval lies beyond ``bound`` (0, or the threshold when strict) on that side."""
     if math.isnan(e.ci_low) or math.isnan(e.ci_high):
         return True  # no interval for this metric (e.g. a peak): the rank test decides
-    return e.ci_low > 0 if direction > 0 else e.ci_high < 0
+    return e.ci_low > bound if direction > 0 else e.ci_high < -bound
 
 
 def _opt(value: float) -> float | None:

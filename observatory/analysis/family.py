@@ -21,10 +21,10 @@ from observatory.analysis.metrics import (
     throughput_sample,
 )
 from observatory.analysis.resources import (
+    Slope,
     cpu_sample,
     memory_column,
     memory_series,
-    memory_slope,
     peak_evidence,
     slope_evidence,
 )
@@ -46,11 +46,13 @@ PERCENTILE_METRICS: tuple[tuple[str, str, str, str], ...] = (
 )
 
 
-def comparison_evidence(cand: RunView, base: RunView, limits: Limits) -> list[Evidence]:
-    """Evidence for every metric both runs measured."""
+def comparison_evidence(
+    cand: RunView, base: RunView, limits: Limits, slopes: tuple[Slope, Slope]
+) -> list[Evidence]:
+    """Evidence for every metric both runs measured; ``slopes``: (baseline, candidate)."""
     evidence = _percentiles(cand, base, limits)
     evidence += _rates(cand, base, limits)
-    evidence += _resources(cand, base, limits)
+    evidence += _resources(cand, base, limits, slopes)
     return evidence
 
 
@@ -129,11 +131,13 @@ def _rates(cand: RunView, base: RunView, limits: Limits) -> list[Evidence]:
     ]
 
 
-def _resources(cand: RunView, base: RunView, limits: Limits) -> list[Evidence]:
+def _resources(
+    cand: RunView, base: RunView, limits: Limits, slopes: tuple[Slope, Slope]
+) -> list[Evidence]:
     column = memory_column(cand.data, base.data)
     b_mem, c_mem = memory_series(base.data, column), memory_series(cand.data, column)
     evidence = [
-        slope_evidence(memory_slope(*b_mem), memory_slope(*c_mem)),
+        slope_evidence(*slopes),
         peak_evidence(b_mem, c_mem),
     ]
     b_cpu, c_cpu = cpu_sample(base.data), cpu_sample(cand.data)

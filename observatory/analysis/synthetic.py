@@ -66,6 +66,7 @@ class Profile:
     window_rho: float = 0.5  # its lag-1 autocorrelation
     memory_mb: float = 350.0
     memory_noise_mb: float = 2.0
+    memory_run_sd: float = 5.0  # MB: each gateway start settles at a slightly different level
     run_slope_sd: float = 1.0  # MB/hour: harmless drift that differs between runs
     sample_s: float = 5.0
     cpu_percent: float = 35.0
@@ -205,6 +206,7 @@ def _resources(rng: np.random.Generator, profile: Profile) -> pd.DataFrame:
     slope = rng.normal(0.0, profile.run_slope_sd)
     rss = (
         profile.memory_mb
+        + rng.normal(0.0, profile.memory_run_sd)
         + 60.0 * (1 - np.exp(-t / 120.0))
         + slope * t / 3600.0
         + ar1(rng, t.size, profile.memory_noise_mb, 0.8)

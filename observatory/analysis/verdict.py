@@ -3,8 +3,8 @@
 Order of precedence for the run's verdict (docs/statistics.md):
 a crash is a regression; a saturated load generator makes the run inconclusive,
 never a regression; any other regression finding makes it a regression; without
-a baseline the run is no_baseline; an inconclusive finding (or a saturated
-baseline) makes it inconclusive; otherwise it passes.
+a baseline the run is no_baseline; an inconclusive comparison with the baseline
+(or a saturated baseline) makes it inconclusive; otherwise it passes.
 """
 
 from __future__ import annotations
@@ -24,13 +24,16 @@ from observatory.analysis.comparison import Evidence, finalise, sort_findings
 from observatory.analysis.family import comparison_evidence
 from observatory.analysis.metrics import RunView, view
 from observatory.analysis.phases import is_impact, phase_evidence, recovery_findings
-from observatory.analysis.resources import memory_column, memory_series, memory_slope
+from observatory.analysis.resources import Slope, memory_column, memory_series, memory_slope
 from observatory.analysis.rundata import RunData
 from observatory.analysis.thresholds import Limits, resolve
 from observatory.domain import Finding, FindingVerdict, Verdict
 from observatory.settings import MetricThreshold, ThresholdSettings
 
 SATURATION_LIMIT = 0.10  # more than this share of saturated windows: the run measured itself
+# Checks that need no baseline can only add regressions: their inconclusive findings
+# are shown, but do not make the run inconclusive (they are conservative by design).
+BASELINE_FREE = ("drift.", "change.", "error_ceiling", "memory_leak")
 
 
 @dataclass(frozen=True)
@@ -55,8 +58,9 @@ def analyse(
     limits = resolve(thresholds, overrides)
     cand = view(candidate)
     base = view(baseline) if baseline is not None else None
-    compared = _compared(cand, base, limits)
-    points, checked = _baseline_free(cand, base, limits)
+    slopes = _slopes(cand, base)
+    compared = _compared(cand, base, limits, slopes)
+    points, checked = _baseline_free(cand, base, limits, slopes)
     findings = tuple(sort_findings([*compared, *checked]))
     verdict, reason = decide(candidate, cand, base, findings, limits)
     return Analysis(
@@ -68,10 +72,22 @@ def analyse(
     )
 
 
-def _compared(cand: RunView, base: RunView | None, limits: Limits) -> list[Finding]:
+def _slopes(cand: RunView, base: RunView | None) -> tuple[Slope | None, Slope]:
+    """Gateway memory slopes (baseline, candidate), measured on the same column."""
+    column = memory_column(cand.data, *([base.data] if base else []))
+    mine = memory_slope(*memory_series(cand.data, column))
+    if base is None:
+        return None, mine
+    return memory_slope(*memory_series(base.data, column)), mine
+
+
+def _compared(
+    cand: RunView, base: RunView | None, limits: Limits, slopes: tuple[Slope | None, Slope]
+) -> list[Finding]:
     evidence: list[Evidence] = phase_evidence(cand.data, base.data if base else None, limits)
-    if base is not None:
-        evidence = comparison_evidence(cand, base, limits) + evidence
+    if base is not None and slopes[0] is not None:
+        pair = (slopes[0], slopes[1])
+        evidence = comparison_evidence(cand, base, limits, pair) + evidence
     findings = finalise(evidence, limits)
     if base is not None and base.saturated_fraction > SATURATION_LIMIT:
         note = "baseline's load generator was saturated: no comparison possible"
@@ -84,16 +100,13 @@ def _compared(cand: RunView, base: RunView | None, limits: Limits) -> list[Findi
 
 
 def _baseline_free(
-    cand: RunView, base: RunView | None, limits: Limits
+    cand: RunView, base: RunView | None, limits: Limits, slopes: tuple[Slope | None, Slope]
 ) -> tuple[list[ChangePoint], list[Finding]]:
     data = cand.data
     points, findings = change_point_checks(cand, limits)
     findings += finalise(drift_evidence(data, limits), limits)
     findings += ceiling_findings(cand, limits)
-    column = memory_column(data, *([base.data] if base else []))
-    slope = memory_slope(*memory_series(data, column))
-    base_slope = memory_slope(*memory_series(base.data, column)) if base else None
-    findings.append(leak_finding(slope, base_slope, limits))
+    findings.append(leak_finding(slopes[1], slopes[0], limits))
     findings += recovery_findings(data, base.data if base else None, limits)
     if data.crash is not None:
         findings.append(crash_finding(data.crash))
@@ -127,7 +140,11 @@ def decide(
         )
     if base is None:
         return Verdict.NO_BASELINE, "no baseline to compare with; baseline-free checks passed"
-    inconclusive = [f for f in counted if f.verdict is FindingVerdict.INCONCLUSIVE]
+    inconclusive = [
+        f
+        for f in counted
+        if f.verdict is FindingVerdict.INCONCLUSIVE and not f.metric.startswith(BASELINE_FREE)
+    ]
     if inconclusive:
         return Verdict.INCONCLUSIVE, f"inconclusive: {describe(inconclusive[0])}"
     compared = sum(1 for f in counted if f.baseline is not None)

@@ -1,0 +1,241 @@
+"""Detection power of analyse() against a naive single t-test, on A/A and A/B pairs.
+
+Usage: .venv/bin/python benchmarks/detection_power.py [--runs 400] [--json out.json]
+
+Runs come from ``analysis.synthetic`` today; ``evaluate(runs)`` accepts any list of
+RunData, so stored real runs (at least 10 separately started, same length and rate)
+can be fed in unchanged. Disjoint consecutive runs form pairs (no run is used
+twice in one scenario). A/A: (run i, run j) as they are. A/B: the second run of a
+pair gets a known regression injected (analysis.injection). The pairs are split in
+halves: thresholds are tuned on the first (the smallest common scale of the
+default thresholds whose A/A false-positive rate is at most 1 %), and every rate
+is scored on the second, with a Clopper-Pearson 95 % interval.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from scipy import stats
+
+from observatory.analysis import RunData, analyse
+from observatory.analysis.injection import add_errors, add_leak, scale_latency
+from observatory.analysis.synthetic import Profile, synthetic_run
+from observatory.analysis.thresholds import DEFAULTS
+from observatory.domain import FindingVerdict, Series, Verdict
+from observatory.settings import MetricThreshold, ThresholdSettings
+
+FP_TARGET = 0.01
+TARGETS = {
+    "aa": FP_TARGET,
+    "p99+10%": 0.90,
+    "errors+0.5pp": 0.95,
+    "spike@60%": 0.95,
+    "leak20MB/h": 0.90,
+}
+SCALES = (0.6, 0.8, 1.0, 1.2, 1.5)
+SPIKE_RATE = 0.02  # +2 percentage points ...
+SPIKE_S = 300.0  # ... for five minutes
+ONSET_WINDOWS = 2
+
+Inject = Callable[[RunData, int], RunData]
+
+
+def _spike_onset(run: RunData) -> float:
+    """60 % into the run, on a window boundary."""
+    return math.floor(0.6 * run.duration_s / run.window_s) * run.window_s
+
+
+SCENARIOS: dict[str, Inject | None] = {
+    "aa": None,
+    "p99+10%": lambda run, seed: scale_latency(run, 1.10),
+    "errors+0.5pp": lambda run, seed: add_errors(run, 0.005, from_s=run.warmup_s, seed=seed),
+    "spike@60%": lambda run, seed: add_errors(
+        run, SPIKE_RATE, from_s=_spike_onset(run), until_s=_spike_onset(run) + SPIKE_S, seed=seed
+    ),
+    "leak20MB/h": lambda run, seed: add_leak(run, 20.0),
+}
+
+
+def scaled_thresholds(scale: float) -> ThresholdSettings:
+    """The default thresholds, all multiplied by ``scale``."""
+    metrics = {
+        metric: MetricThreshold(
+            relative=None if t.relative is None else t.relative * scale,
+            absolute=None if t.absolute is None else t.absolute * scale,
+        )
+        for metric, t in DEFAULTS.items()
+    }
+    return ThresholdSettings(metrics=metrics)
+
+
+def flagged_by_analysis(scenario: str, base: RunData, cand: RunData, th: ThresholdSettings) -> bool:
+    result = analyse(cand, base, th)
+    if scenario != "spike@60%":
+        return result.verdict is Verdict.REGRESSION
+    onset = _spike_onset(cand)
+    return result.verdict is Verdict.REGRESSION and any(
+        f.verdict is FindingVerdict.REGRESSION
+        and f.metric == "change.error_rate"
+        and f.at_s is not None
+        and abs(f.at_s - onset) <= ONSET_WINDOWS * cand.window_s
+        for f in result.findings
+    )
+
+
+def _window_values(run: RunData, series: str, name: str, column: str) -> np.ndarray:
+    w = run.windows
+    rows = w[(w["series"] == series) & (w["name"] == name) & (w["t"] >= run.warmup_s)]
+    if column == "error_rate":
+        return (rows["failures"] / rows["count"].where(rows["count"] > 0)).dropna().to_numpy()
+    return rows[column].to_numpy(dtype=float)
+
+
+def _gateway(run: RunData, column: str) -> np.ndarray:
+    r = run.resources
+    rows = r[(r["role"] == "gateway") & (r["t"] >= run.warmup_s)]
+    return rows[column].dropna().to_numpy(dtype=float)
+
+
+def flagged_by_t_test(base: RunData, cand: RunData, alpha: float = 0.05) -> bool:
+    """The naive gate: one Welch t-test per metric on per-window values, no threshold,
+    no correction; the run is flagged if any metric got significantly worse."""
+    pairs = []
+    for name in sorted(set(cand.windows["name"])):
+        for column in ("p50", "p95", "p99", "error_rate"):
+            pairs.append(
+                (
+                    _window_values(base, Series.LATENCY, name, column),
+                    _window_values(cand, Series.LATENCY, name, column),
+                )
+            )
+    pairs += [(_gateway(base, c), _gateway(cand, c)) for c in ("rss_mb", "cpu_percent")]
+    for b, c in pairs:
+        if b.size > 2 and c.size > 2 and np.ptp(np.concatenate([b, c])) > 0:
+            result = stats.ttest_ind(c, b, equal_var=False)
+            if result.pvalue < alpha and c.mean() > b.mean():
+                return True
+    return False
+
+
+@dataclass
+class Rate:
+    hits: int
+    n: int
+    low: float
+    high: float
+
+    @classmethod
+    def of(cls, hits: int, n: int) -> Rate:
+        if n == 0:
+            return cls(0, 0, math.nan, math.nan)
+        ci = stats.binomtest(hits, n).proportion_ci(confidence_level=0.95, method="exact")
+        return cls(hits, n, float(ci.low), float(ci.high))
+
+    def __str__(self) -> str:
+        if self.n == 0:
+            return "n/a"
+        return f"{self.hits / self.n:6.1%} [{self.low:.1%}, {self.high:.1%}] ({self.hits}/{self.n})"
+
+
+def pairs_of(runs: Sequence[RunData]) -> list[tuple[RunData, RunData]]:
+    """Disjoint consecutive pairs: (run 0, run 1), (run 2, run 3), ..."""
+    return [(runs[i], runs[i + 1]) for i in range(0, len(runs) - 1, 2)]
+
+
+def tune(pairs: Sequence[tuple[RunData, RunData]]) -> float:
+    """The smallest threshold scale whose A/A false-positive rate is at most FP_TARGET."""
+    allowed = math.floor(FP_TARGET * len(pairs))
+    for scale in SCALES:
+        th = scaled_thresholds(scale)
+        flags = sum(flagged_by_analysis("aa", a, b, th) for a, b in pairs)
+        print(f"  tune: scale {scale:g}: {flags}/{len(pairs)} A/A pairs flagged", flush=True)
+        if flags <= allowed:
+            return scale
+    return SCALES[-1]
+
+
+def score(
+    pairs: Sequence[tuple[RunData, RunData]], th: ThresholdSettings, seed: int = 0
+) -> dict[str, dict[str, Rate]]:
+    """Per scenario: how often the analysis and the naive t-test flag the pair."""
+    out: dict[str, dict[str, Rate]] = {}
+    for scenario, inject in SCENARIOS.items():
+        ours = naive = 0
+        for i, (base, run) in enumerate(pairs):
+            cand = run if inject is None else inject(run, seed + i)
+            ours += flagged_by_analysis(scenario, base, cand, th)
+            naive += flagged_by_t_test(base, cand)
+        out[scenario] = {
+            "analysis": Rate.of(ours, len(pairs)),
+            "t_test": Rate.of(naive, len(pairs)),
+        }
+        print(
+            f"  score: {scenario:13s} analysis {out[scenario]['analysis']}   "
+            f"t-test {out[scenario]['t_test']}",
+            flush=True,
+        )
+    return out
+
+
+def evaluate(runs: Sequence[RunData]) -> dict[str, object]:
+    """Tune on the first half of the pairs, score on the second half."""
+    pairs = pairs_of(runs)
+    half = len(pairs) // 2
+    print(f"{len(runs)} runs -> {len(pairs)} pairs: tune on {half}, score on {len(pairs) - half}")
+    scale = tune(pairs[:half])
+    scored = score(pairs[half:], scaled_thresholds(scale))
+    defaults = score(pairs[half:], ThresholdSettings()) if scale != 1.0 else scored
+    return {"scale": scale, "tuned": scored, "defaults": defaults}
+
+
+def _table(result: dict[str, object]) -> str:
+    lines = [
+        f"| scenario | target | analysis (tuned, x{result['scale']}) | analysis (defaults) "
+        "| naive t-test |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    tuned = result["tuned"]
+    defaults = result["defaults"]
+    assert isinstance(tuned, dict) and isinstance(defaults, dict)
+    for scenario, target in TARGETS.items():
+        kind = "<=" if scenario == "aa" else ">="
+        lines.append(
+            f"| {scenario} | {kind} {target:.0%} | {tuned[scenario]['analysis']} | "
+            f"{defaults[scenario]['analysis']} | {tuned[scenario]['t_test']} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=400, help="synthetic runs (pairs = runs/2)")
+    parser.add_argument("--seed", type=int, default=1000)
+    parser.add_argument("--json", help="write the result here as JSON")
+    args = parser.parse_args(argv)
+    started = time.perf_counter()
+    profile = Profile()
+    runs = [synthetic_run(profile, seed=args.seed + i) for i in range(args.runs)]
+    print(
+        f"profile: {profile.duration_s / 3600:g} h runs, {profile.window_s:g} s windows, "
+        f"warm-up {profile.warmup_s:g} s, {sum(e.rate for e in profile.endpoints):g} req/s "
+        f"over {len(profile.endpoints)} names"
+    )
+    result = evaluate(runs)
+    print(_table(result))
+    print(f"took {time.perf_counter() - started:.0f} s")
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as out:
+            json.dump(result, out, default=asdict, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
