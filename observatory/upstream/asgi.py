@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import socket
 import struct
 import time
@@ -57,11 +58,13 @@ async def send_part(send: Send, body: bytes, *, last: bool = False) -> None:
 async def sleep_until(deadline: float) -> None:
     """Sleep until ``time.monotonic()`` reaches ``deadline``, never less.
 
-    Event-loop timers may fire up to a tick early (libuv caches its clock in
-    milliseconds), so the deadline is re-checked against the monotonic clock.
+    uvloop timers count whole milliseconds (rounded) against a cached clock, so a
+    timer may fire a little early and a sub-millisecond sleep fires at once: the
+    deadline is re-checked against the monotonic clock, and each sleep is rounded up
+    to whole milliseconds so that the re-check never turns into a busy loop.
     """
     while (remaining := deadline - time.monotonic()) > 0:
-        await asyncio.sleep(remaining)
+        await asyncio.sleep(math.ceil(remaining * 1000) / 1000)
 
 
 def service_header(seconds: float) -> tuple[bytes, bytes]:
