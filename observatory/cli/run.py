@@ -1,0 +1,188 @@
+"""`observatory run`: one validation end to end, in this process, with a live progress line."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from types import FrameType
+
+import click
+
+from observatory.cli.context import App, pass_app
+from observatory.domain import ExitCode, RunStatus, TriggerSource, Verdict
+from observatory.durations import format_duration, parse_duration
+from observatory.environment import host_facts, host_fingerprint
+from observatory.errors import InputError
+from observatory.pipeline import Outcome, Progress, RunContext, execute_run
+from observatory.store.db import transaction, upgrade
+from observatory.validation import Plan, ValidationRequest, plan
+
+
+@click.command("run")
+@click.option("--build", "build", required=True, help="Configured build name or 'litellm==X.Y.Z'.")
+@click.option(
+    "--scenario", "scenarios", multiple=True, required=True, help="Scenario (repeatable)."
+)
+@click.option("--duration", default=None, help="Override the scenario duration, e.g. 5m, 24h.")
+@click.option("--baseline", default="auto", show_default=True, help="auto, none, or a run id.")
+@click.option("--tag", default=None, help="Release tag, e.g. v1.81.9.")
+@pass_app
+def run_cmd(
+    app: App,
+    build: str,
+    scenarios: tuple[str, ...],
+    duration: str | None,
+    baseline: str,
+    tag: str | None,
+) -> int:
+    """Validate BUILD: queue its runs (a baseline first if needed) and execute them here."""
+    request = ValidationRequest(
+        build=build,
+        scenarios=scenarios,
+        source=TriggerSource.CLI,
+        duration_s=_duration(duration),
+        tag=tag,
+        requester=_requester(),
+        baseline=baseline,
+    )
+    upgrade(app.engine)
+    with transaction(app.sessions) as session:
+        planned = plan(session, app.settings, request, host_fingerprint(host_facts()))
+    _announce(planned)
+    outcomes = _execute_all(app, planned)
+    return _exit_code([o for o in outcomes if o.run_id in planned.candidate_run_ids])
+
+
+def _duration(text: str | None) -> float | None:
+    if text is None:
+        return None
+    try:
+        return parse_duration(text)
+    except InputError as exc:
+        raise InputError(f"--duration: {exc}") from None
+
+
+def _requester() -> str:
+    return f"{_user()}@{socket.gethostname()}"
+
+
+def _user() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def _announce(planned: Plan) -> None:
+    click.echo(f"validation {planned.validation_id}: runs {', '.join(map(str, planned.run_ids))}")
+    for note in planned.notes:
+        click.echo(f"  {note}")
+
+
+def _execute_all(app: App, planned: Plan) -> list[Outcome]:
+    stop = threading.Event()
+    printer = ProgressPrinter()
+    ctx = RunContext(app.settings, app.sessions, worker=f"cli:{socket.gethostname()}", stop=stop,
+                     on_progress=printer)  # fmt: skip
+    outcomes = []
+    with _ctrl_c_sets(stop):
+        for run_id in planned.run_ids:
+            if stop.is_set():
+                break
+            outcome = execute_run(run_id, ctx)
+            printer.done()
+            _print_outcome(outcome)
+            outcomes.append(outcome)
+    return outcomes
+
+
+@contextmanager
+def _ctrl_c_sets(stop: threading.Event) -> Iterator[None]:
+    """First Ctrl-C stops the run cleanly (data kept, run aborted); a second one is immediate."""
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        click.echo("\nstopping: the run will be marked aborted (Ctrl-C again to force)", err=True)
+        stop.set()
+
+    previous: Callable[[int, FrameType | None], object] | int | None = signal.signal(
+        signal.SIGINT, handler
+    )
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _print_outcome(outcome: Outcome) -> None:
+    verdict = outcome.verdict or "-"
+    click.echo(f"run {outcome.run_id}: {outcome.status} verdict={verdict}: {outcome.reason}")
+    if outcome.report_path is not None:
+        click.echo(f"  report: {outcome.report_path}")
+
+
+def _exit_code(outcomes: list[Outcome]) -> int:
+    """Worst candidate outcome wins: error 4 > regression 1 > inconclusive 3 > pass 0."""
+    codes = [_code(o) for o in outcomes] or [ExitCode.INTERNAL]
+    for code in (ExitCode.INTERNAL, ExitCode.REGRESSION, ExitCode.INCONCLUSIVE):
+        if code in codes:
+            return int(code)
+    return int(ExitCode.OK)
+
+
+def _code(outcome: Outcome) -> ExitCode:
+    if outcome.status in (RunStatus.ERROR, RunStatus.INTERRUPTED):
+        return ExitCode.INTERNAL
+    if outcome.verdict is None:  # aborted: no verdict to gate on
+        return ExitCode.INCONCLUSIVE
+    return Verdict(outcome.verdict).exit_code
+
+
+class ProgressPrinter:
+    """A live status line: in place on a terminal, a line every 10 s in logs."""
+
+    def __init__(self, every_s: float = 10.0) -> None:
+        self.tty = sys.stderr.isatty()
+        self.every_s = every_s
+        self._last = 0.0
+
+    def __call__(self, p: Progress) -> None:
+        now = time.monotonic()
+        if not self.tty and now - self._last < self.every_s and p.status == RunStatus.RUNNING:
+            return
+        self._last = now
+        line = format_progress(p)
+        if self.tty:
+            click.echo(f"\r\x1b[2K{line}", err=True, nl=False)
+        else:
+            click.echo(line, err=True)
+
+    def done(self) -> None:
+        if self.tty:
+            click.echo("", err=True)
+
+
+def format_progress(p: Progress) -> str:
+    elapsed = format_duration(max(p.elapsed_s, 0.0)) if p.elapsed_s >= 1 else "0s"
+    left = format_duration(max(p.duration_s - p.elapsed_s, 0.0))
+    parts = [f"run {p.run_id} {p.scenario} [{p.status}] {elapsed} elapsed, {left} left"]
+    if p.rps is not None:
+        parts.append(f"{p.rps:.1f} req/s")
+    if p.p99_ms is not None:
+        parts.append(f"p99 {p.p99_ms:.1f} ms")
+    if p.error_rate is not None:
+        parts.append(f"errors {p.error_rate:.2%}")
+    if p.gateway_rss_mb is not None:
+        parts.append(f"gateway {p.gateway_rss_mb:.0f} MB")
+    return " | ".join(parts)
+
+
+COMMANDS = [run_cmd]

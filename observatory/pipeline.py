@@ -1,0 +1,259 @@
+"""The run pipeline: one function executes a run end to end.
+
+    provision (mock upstream + gateway) -> sample -> load -> store (as it goes)
+      -> analyse -> report -> alert (outbox, same transaction as the verdict) -> tear down
+
+`observatory run` and the service's worker both call ``execute_run``. Our own failures end
+the run with status ``error`` (never the candidate's fault); a gateway crash or a sustained
+catastrophic error rate ends it early with a verdict.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from observatory.builds.provision import RunningGateway, start_gateway
+from observatory.builds.sampler import ResourceSampler
+from observatory.conclude import conclude_run
+from observatory.domain import ResourceSample, RunStatus
+from observatory.environment import host_facts
+from observatory.errors import ObservatoryError
+from observatory.ingest import SpoolIngest
+from observatory.load.runner import LoadProcess, start_load
+from observatory.phases import PhaseDriver, default_factory
+from observatory.settings import Settings
+from observatory.store import runs as store_runs
+from observatory.store.db import transaction
+from observatory.store.tables import Build, Run, utcnow
+from observatory.upstream.server import UpstreamServer
+from observatory.validation import resolve_build
+from observatory.watchdog import ErrorRateWatch
+
+log = logging.getLogger(__name__)
+TICK_S = 1.0  # how often the supervisor ingests, heartbeats and checks for an end
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    run_id: int
+    scenario: str
+    status: str
+    elapsed_s: float
+    duration_s: float
+    rps: float | None = None
+    p99_ms: float | None = None
+    error_rate: float | None = None
+    gateway_rss_mb: float | None = None
+
+
+@dataclass
+class RunContext:
+    """What a run needs from its host process (CLI or service worker)."""
+
+    settings: Settings
+    sessions: sessionmaker[Session]
+    worker: str
+    stop: threading.Event = field(default_factory=threading.Event)
+    on_progress: Callable[[Progress], None] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    run_id: int
+    status: RunStatus
+    verdict: str | None
+    reason: str
+    report_path: Path | None
+
+
+@dataclass
+class _End:
+    status: RunStatus = RunStatus.DONE
+    reason: str = "completed"
+    crash: str | None = None
+    early_verdict: bool = False  # an early abort that is itself a regression
+
+
+def execute_run(run_id: int, ctx: RunContext) -> Outcome:
+    """Execute one queued (or claimed) run to its end; never raises for run failures."""
+    run_dir = ctx.settings.data_dir / "runs" / str(run_id)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    ingest = SpoolIngest(ctx.sessions, run_id)
+    try:
+        end = _measure(run_id, ctx, run_dir, ingest)
+    except ObservatoryError as exc:
+        log.error("run %s failed: %s", run_id, exc)
+        end = _End(RunStatus.ERROR, f"observatory error: {exc}")
+    except KeyboardInterrupt:
+        end = _End(RunStatus.ABORTED, "interrupted (Ctrl-C)")
+    ingest.drain()
+    return conclude_run(run_id, ctx.settings, ctx.sessions, end.status, end.reason, end.crash,
+                        early_verdict=end.early_verdict, run_dir=run_dir)  # fmt: skip
+
+
+def _measure(run_id: int, ctx: RunContext, run_dir: Path, ingest: SpoolIngest) -> _End:
+    settings = ctx.settings
+    run, build = _begin(run_id, ctx)
+    _, build_settings = resolve_build(settings, build.name)
+    gateway_settings = settings.gateways[build_settings.gateway]
+    scenario = settings.scenario(run.scenario)
+    with ExitStack() as stack:
+        upstream = stack.enter_context(UpstreamServer(settings.upstream))
+        gateway = stack.enter_context(
+            start_gateway(build_settings, gateway_settings, settings, upstream.url, run_dir)
+        )
+        phases = PhaseDriver(
+            run_id, ctx.sessions, scenario.phases, default_factory(settings, upstream.url)
+        )
+        stack.callback(phases.stop)
+        sampler = ResourceSampler(ingest.add_resources, settings.load.sample_interval)
+        sampler.add(gateway.resource_probe())
+        sampler.start()
+        stack.callback(sampler.stop)
+        started = _mark_running(run_id, ctx, gateway, upstream.url)
+        load = start_load(
+            scenario.model_copy(update={"duration": run.duration_s, "warmup": run.warmup_s}),
+            run.scenario, gateway.base_url, gateway.api_key, run_dir, settings, run_start=started,
+            overhead_header=gateway_settings.timing_header,
+        )  # fmt: skip
+        stack.callback(load.stop)
+        sampler.watch_process("loadgen", load.pid)
+        phases.begin(started)
+        return _supervise(run, ctx, load, gateway, ingest, phases, started)
+    raise AssertionError("unreachable")  # pragma: no cover - ExitStack never swallows here
+
+
+def _begin(run_id: int, ctx: RunContext) -> tuple[Run, Build]:
+    with transaction(ctx.sessions) as session:
+        run = store_runs.get_run(session, run_id)
+        if RunStatus(run.status).finished:
+            raise ObservatoryError(f"run {run_id} already ended with status {run.status}")
+        run.status = RunStatus.PROVISIONING
+        run.claimed_by = run.claimed_by or ctx.worker
+        _extend_lease(run, ctx.settings)
+        build = session.get(Build, run.build_id)
+        assert build is not None
+        session.expunge_all()
+    _report(ctx, run, RunStatus.PROVISIONING, 0.0)
+    return run, build
+
+
+def _mark_running(run_id: int, ctx: RunContext, gateway: RunningGateway, upstream: str) -> datetime:
+    started = utcnow()
+    with transaction(ctx.sessions) as session:
+        run = store_runs.get_run(session, run_id)
+        run.status = RunStatus.RUNNING
+        run.started_at = started
+        run.environment = {
+            "host": host_facts(),
+            "gateway": gateway.fingerprint(),
+            "upstream": upstream,
+            "load_cpu_affinity": ctx.settings.load.cpu_affinity,
+        }
+    return started
+
+
+def _supervise(
+    run: Run,
+    ctx: RunContext,
+    load: LoadProcess,
+    gateway: RunningGateway,
+    ingest: SpoolIngest,
+    phases: PhaseDriver,
+    started: datetime,
+) -> _End:
+    watch = ErrorRateWatch(ctx.settings.abort, run.window_s, run.warmup_s + started.timestamp())
+    deadline = time.monotonic() + run.duration_s + 120.0  # hard bound on top of Locust's own -t
+    while True:
+        watch.add(ingest.follow(load.spool_path))
+        phases.tick()
+        end = _check_end(run, ctx, load, gateway, watch, deadline)
+        _heartbeat(run, ctx, load, ingest, started)
+        if end is not None:
+            return end
+        ctx.stop.wait(TICK_S)
+
+
+def _check_end(
+    run: Run,
+    ctx: RunContext,
+    load: LoadProcess,
+    gateway: RunningGateway,
+    watch: ErrorRateWatch,
+    deadline: float,
+) -> _End | None:
+    crash = gateway.crash()
+    if crash is not None and ctx.settings.abort.on_crash:
+        return _End(RunStatus.DONE, f"gateway crashed: {crash.describe()}", crash.describe(), True)
+    if ctx.stop.is_set():
+        return _End(RunStatus.ABORTED, "stopped by the operator")
+    if _cancel_requested(run.id, ctx):
+        return _End(RunStatus.ABORTED, "cancelled (observatory runs cancel)")
+    breach = watch.breach()
+    if breach is not None:
+        return _End(RunStatus.DONE, breach, None, True)
+    code = load.returncode
+    if code is not None:
+        if code in (0, 1):  # Locust exits 1 when any request failed: not our failure
+            return _End(RunStatus.DONE, "completed")
+        return _End(RunStatus.ERROR, f"load generator exited with code {code}")
+    if time.monotonic() > deadline:
+        return _End(RunStatus.ERROR, "load generator overran its duration; stopped")
+    return None
+
+
+def _cancel_requested(run_id: int, ctx: RunContext) -> bool:
+    with transaction(ctx.sessions) as session:
+        return bool(store_runs.get_run(session, run_id).cancel_requested)
+
+
+def _heartbeat(
+    run: Run, ctx: RunContext, load: LoadProcess, ingest: SpoolIngest, started: datetime
+) -> None:
+    status: dict[str, Any] = load.status()
+    elapsed = (utcnow() - started).total_seconds()
+    progress = Progress(
+        run_id=run.id,
+        scenario=run.scenario,
+        status=RunStatus.RUNNING,
+        elapsed_s=elapsed,
+        duration_s=run.duration_s,
+        rps=status.get("rps"),
+        p99_ms=status.get("p99_ms"),
+        error_rate=status.get("error_rate"),
+        gateway_rss_mb=ingest.last_gateway_rss_mb,
+    )
+    with transaction(ctx.sessions) as session:
+        row = store_runs.get_run(session, run.id)
+        _extend_lease(row, ctx.settings)
+        row.progress = {k: v for k, v in _as_dict(progress).items() if k != "run_id"}
+    if ctx.on_progress is not None:
+        ctx.on_progress(progress)
+
+
+def _extend_lease(run: Run, settings: Settings) -> None:
+    now = utcnow()
+    run.heartbeat_at = now
+    run.lease_until = now + timedelta(seconds=settings.service.lease)
+
+
+def _report(ctx: RunContext, run: Run, status: RunStatus, elapsed: float) -> None:
+    if ctx.on_progress is not None:
+        ctx.on_progress(Progress(run.id, run.scenario, status, elapsed, run.duration_s))
+
+
+def _as_dict(progress: Progress) -> dict[str, Any]:
+    return {name: getattr(progress, name) for name in Progress.__slots__}
+
+
+__all__ = ["Outcome", "Progress", "ResourceSample", "RunContext", "execute_run"]
