@@ -1,12 +1,14 @@
 """The master's view: worker deltas merged into windows, handed out once complete.
 
-A window is complete when its end plus a grace period has passed, so reports that were
-still in flight (workers report every few seconds) are included. Should a report for an
-already written window arrive anyway (a worker stalled past the grace), the window is
-written again, cumulatively, with a higher revision; a consumer that upserts by
-(series, name, window start) then holds the full window. Windows older than
-``keep_written`` windows are no longer revised: such late samples are counted in
-``late_samples`` and reported in the status, never silently merged elsewhere.
+A window is complete when its end plus a grace period has passed, so the reports still
+on their way (workers report every few seconds) are included. Each window is written
+exactly once, so every (series, name, window start) key appears once in the spool and
+any idempotent ingest (insert-or-ignore, upsert) holds the same data.
+
+Should a report for an already written window arrive anyway (a worker stalled for longer
+than the grace, which also flags its windows as saturated), its samples are carried into
+the oldest window still open: counts and error totals stay exact, the samples move later
+by at most the stall. ``totals.late_samples`` counts them and the live status shows it.
 """
 
 from __future__ import annotations
@@ -38,144 +40,116 @@ class _Window:
     entries: dict[tuple[str, str], _Merged] = field(default_factory=dict)
     errors: dict[tuple[str, str], tuple[int, list[str]]] = field(default_factory=dict)
     saturation: set[str] = field(default_factory=set)
-    revision: int = 0
 
 
 @dataclass(slots=True)
 class Totals:
-    requests: int = 0
+    requests: int = 0  # latency samples: successful and failed requests
     failures: int = 0
-    late_samples: int = 0
+    late_samples: int = 0  # carried into a later window (see module docstring)
+    lost_samples: int = 0  # arrived after the last window was written
     windows_written: int = 0
 
 
 class Collector:
     """Merges worker deltas per window; ``due`` returns the windows ready to be written."""
 
-    def __init__(self, grid: WindowGrid, grace_s: float, keep_written: int = 3) -> None:
+    def __init__(self, grid: WindowGrid, grace_s: float) -> None:
         self.grid = grid
         self.grace_s = grace_s
-        self.keep_written = keep_written
         self.totals = Totals()
         self._open: dict[int, _Window] = {}
-        self._written: dict[int, CompletedWindow] = {}
-        self._dirty: set[int] = set()
         self._next = 0  # lowest index not yet written
+        self._last: CompletedWindow | None = None
 
     def merge(self, payload: Mapping[str, Any]) -> None:
         """Add one worker delta (see recorder.Recorder.take)."""
         try:
             for series, name, index, count, failures, clamped, encoded in payload["entries"]:
-                self._merge_entry(
-                    str(series), str(name), int(index), count, failures, clamped, encoded
-                )
+                hist = Histogram.decode(encoded, int(clamped)) if encoded else None
+                self._merge_entry(str(series), str(name), int(index), int(count),
+                                  int(failures), hist)  # fmt: skip
             for name, index, category, count, messages in payload["errors"]:
-                self._merge_errors(str(name), int(index), str(category), count, messages)
+                self._merge_errors(str(name), int(index), str(category), int(count), messages)
         except (KeyError, TypeError, ValueError) as exc:
             raise LoadError(f"malformed load report from a worker: {exc!r}") from None
 
     def mark_saturated(self, since: float, until: float, reason: str) -> None:
-        """Flag every window overlapping [since, until] with ``reason``."""
-        for index in range(self.grid.index(since), self.grid.index(until) + 1):
-            written = self._written.get(index)
-            if index not in self._open and written is not None and reason in written.saturation:
-                continue
-            window = self._window(index)
-            if window is not None and reason not in window.saturation:
-                window.saturation.add(reason)
+        """Flag every still-open window overlapping [since, until] with ``reason``."""
+        first = max(self.grid.index(since), self._next)
+        for index in range(first, self.grid.index(until) + 1):
+            self._open.setdefault(index, _Window()).saturation.add(reason)
 
     def due(self, now: float) -> list[CompletedWindow]:
-        """Windows whose end + grace has passed (in order), and revised late windows."""
-        out = [self._complete(i) for i in sorted(self._dirty)]
-        self._dirty.clear()
+        """Windows whose end + grace has passed, in order."""
+        out = []
         grid = self.grid
         while self._next <= grid.last_index and grid.end(self._next) + self.grace_s <= now:
-            out.append(self._complete(self._next))
-            self._next += 1
-        self._forget_old()
+            out.append(self._complete())
         return out
 
     def flush_all(self) -> list[CompletedWindow]:
-        """Everything not yet written (at the end of the run), in order."""
-        out = [self._complete(i) for i in sorted(self._dirty)]
-        self._dirty.clear()
+        """Every window not yet written, up to the last one with data (end of the run)."""
+        out = []
         last = max([self._next - 1, *self._open])
         while self._next <= last:
-            out.append(self._complete(self._next))
-            self._next += 1
+            out.append(self._complete())
         return out
 
     def latest(self, now: float) -> CompletedWindow | None:
         """A provisional view of the newest window that has ended, for the live status."""
         last = self.grid.last_index
         index = last if now >= self.grid.end(last) else self.grid.index(now) - 1
-        if index < 0:
-            return None
         window = self._open.get(index)
-        return self._build(index, window) if window is not None else self._written.get(index)
+        if index >= self._next and window is not None:
+            return self._build(index, window)
+        return self._last
 
     # internals
 
-    def _window(self, index: int) -> _Window | None:
+    def _target(self, index: int, count: int) -> _Window | None:
+        """The open window for samples of ``index`` (a later one if it was written)."""
         if index >= self._next:
             return self._open.setdefault(index, _Window())
-        if index in self._open:
-            return self._open[index]
-        written = self._written.get(index)
-        if written is None:
+        if self._next > self.grid.last_index:
+            self.totals.lost_samples += count
+            log.warning("%d samples arrived after the last window was written", count)
             return None
-        window = self._open[index] = _reopen(written)
-        self._dirty.add(index)
-        return window
+        self.totals.late_samples += count
+        return self._open.setdefault(self._next, _Window())
 
-    def _merge_entry(
-        self,
-        series: str,
-        name: str,
-        index: int,
-        count: int,
-        failures: int,
-        clamped: int,
-        encoded: str,
-    ) -> None:
-        window = self._window(index)
+    def _merge_entry(self, series: str, name: str, index: int, count: int, failures: int,
+                     histogram: Histogram | None) -> None:  # fmt: skip
+        window = self._target(index, count)
         if window is None:
-            self.totals.late_samples += int(count)
-            log.warning(
-                "dropping %d late %s samples for long-written window %d", count, series, index
-            )
             return
-        if index < self._next:
-            self._dirty.add(index)
         merged = window.entries.get((series, name))
         if merged is None:
             merged = window.entries[(series, name)] = _Merged()
-        merged.count += int(count)
-        merged.failures += int(failures)
-        if encoded:
-            merged.histogram.merge(Histogram.decode(encoded, int(clamped)))
+        merged.count += count
+        merged.failures += failures
+        if histogram is not None:
+            merged.histogram.merge(histogram)
         if series == LATENCY:
-            self.totals.requests += int(count)
-            self.totals.failures += int(failures)
+            self.totals.requests += count
+            self.totals.failures += failures
 
-    def _merge_errors(
-        self, name: str, index: int, category: str, count: int, messages: Iterable[str]
-    ) -> None:
-        window = self._window(index)
+    def _merge_errors(self, name: str, index: int, category: str, count: int,
+                      messages: Iterable[str]) -> None:  # fmt: skip
+        window = self._target(index, 0)
         if window is None:
             return
-        if index < self._next:
-            self._dirty.add(index)
         total, kept = window.errors.get((name, category), (0, []))
         for message in messages:
             if len(kept) < MAX_MESSAGES and message not in kept:
                 kept.append(str(message))
-        window.errors[(name, category)] = (total + int(count), kept)
+        window.errors[(name, category)] = (total + count, kept)
 
-    def _complete(self, index: int) -> CompletedWindow:
-        window = self._open.pop(index, None) or _Window()
-        completed = self._build(index, window)
-        self._written[index] = completed
+    def _complete(self) -> CompletedWindow:
+        index = self._next
+        self._next += 1
+        completed = self._build(index, self._open.pop(index, _Window()))
+        self._last = completed
         self.totals.windows_written += 1
         return completed
 
@@ -195,12 +169,7 @@ class Collector:
             saturation=tuple(sorted(window.saturation)),
             entries=entries,
             errors=errors,
-            revision=window.revision,
         )
-
-    def _forget_old(self) -> None:
-        for index in [i for i in self._written if i < self._next - self.keep_written]:
-            del self._written[index]
 
 
 def _entry(series: str, name: str, merged: _Merged) -> WindowEntry:
@@ -219,15 +188,3 @@ def _entry(series: str, name: str, merged: _Merged) -> WindowEntry:
         p999=pct[99.9],
         max=merged.histogram.max_ms(),
     )
-
-
-def _reopen(written: CompletedWindow) -> _Window:
-    """A written window back in merge form, so late data revises it cumulatively."""
-    window = _Window(saturation=set(written.saturation), revision=written.revision + 1)
-    for e in written.entries:
-        window.entries[(e.series, e.name)] = _Merged(
-            Histogram.decode(e.histogram, e.clamped), e.count, e.failures
-        )
-    for err in written.errors:
-        window.errors[(err.name, err.category)] = (err.count, list(err.messages))
-    return window

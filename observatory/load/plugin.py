@@ -21,6 +21,7 @@ Locust's own statistics are left alone and never analysed: they round to 10 ms b
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import logging
 import os
@@ -177,7 +178,7 @@ class MasterState:
                     failures += entry.failures
                     p99 = max(p99, entry.p99)
         runner = self.environment.runner
-        elapsed = max(0.0, now - config.run_start)
+        elapsed = max(0.0, now - config.run_start) if config.run_start > 0 else 0.0
         return {
             "state": self.state,
             "pid": os.getpid(),
@@ -196,6 +197,7 @@ class MasterState:
             "saturated": bool(latest and latest.saturated),
             "windows_written": totals.windows_written,
             "late_samples": totals.late_samples,
+            "lost_samples": totals.lost_samples,
             "updated_at": now,
         }
 
@@ -221,6 +223,15 @@ class ProcessState:
         self.api_key = api_key
         self.secrets = [api_key] if api_key else []
         self.master: MasterState | None = None
+
+    def rebase(self, run_start: float) -> None:
+        """Start the window grid at ``run_start`` (before any sample was recorded)."""
+        self.config = dataclasses.replace(self.config, run_start=run_start)
+        self.grid = WindowGrid(run_start, self.config.window_s, self.config.duration_s)
+        self.recorder = Recorder(self.grid)
+        if self.master is not None:
+            self.master.config = self.config
+            self.master.collector = Collector(self.grid, self.master.collector.grace_s)
 
     # the request path (workers and local runners)
 
@@ -344,13 +355,10 @@ def _config(environment: Environment) -> LoadConfig | None:
         return None
 
 
-def _ensure_state(environment: Environment) -> ProcessState | None:
+def _new_state(environment: Environment) -> ProcessState | None:
     global _STATE
-    if _STATE is None or _STATE.environment is not environment:
-        config = _config(environment)
-        if config is None:
-            return None
-        _STATE = ProcessState(environment, config)
+    config = _config(environment)
+    _STATE = None if config is None else ProcessState(environment, config)
     return _STATE
 
 
@@ -369,25 +377,38 @@ def _add_options(parser: Any, **_: Any) -> None:
 
 
 def _on_init(environment: Environment, runner: Runner | None = None, **_: Any) -> None:
-    st = _ensure_state(environment)
-    if st is None or runner is None:
-        if not isinstance(runner, WorkerRunner):  # remote workers get it with the spawn
-            log.warning("observatory plugin: no %s; nothing will be recorded", CONFIG_ENV)
+    if runner is None or isinstance(runner, WorkerRunner):
+        return  # workers set up at test start, with the config the master sends them
+    st = _new_state(environment)
+    if st is None:
+        log.warning("observatory plugin: no %s; nothing will be recorded", CONFIG_ENV)
         return
-    if isinstance(runner, MasterRunner | LocalRunner):
-        st.master = MasterState(environment, st.config, st.grid)
-        st.master.write_status(time.time(), force=True)
-        runner.register_message(FINAL_MESSAGE, _on_final)
-        gevent.spawn(_master_loop, st)
+    st.master = MasterState(environment, st.config, st.grid)
+    st.master.write_status(time.time(), force=True)
+    runner.register_message(FINAL_MESSAGE, _on_final)
+    gevent.spawn(_master_loop, st)
     if isinstance(runner, LocalRunner):
         gevent.spawn(_local_reporter, st)
 
 
 def _on_test_start(environment: Environment, **_: Any) -> None:
-    st = _ensure_state(environment)  # remote workers learn the config with the first spawn
-    if st is not None and st.master is not None:
-        st.master.state = "running"
-        st.master.write_status(time.time(), force=True)
+    if isinstance(environment.runner, WorkerRunner):
+        # The spawn message has just updated the options with the master's: remote
+        # workers learn the run here, and forked ones the run's actual start time.
+        _new_state(environment)
+        return
+    st = _STATE
+    if st is None or st.master is None:
+        return
+    if st.config.run_start <= 0:
+        # The windows start when the users do, so start-up never eats into the duration;
+        # the spawn messages that follow carry the start time to every worker.
+        st.rebase(time.time())
+        if environment.parsed_options is not None:
+            environment.parsed_options.observatory_config = st.config.to_json()
+    st.master.meter.sample()  # start-up CPU is not the run's
+    st.master.state = "running"
+    st.master.write_status(time.time(), force=True)
 
 
 def _on_request(
@@ -461,18 +482,19 @@ def _master_loop(st: ProcessState) -> None:
     assert master is not None
     while not master.drained:
         now = time.time()
+        # Before the users start there are no windows; should the workers never connect,
+        # Locust's --expect-workers-max-wait and the runner's watchdog end the process.
+        started = master.state != "starting"
         try:
-            master.write_due(now)
-            master.watch_cpu()
+            if started:
+                master.write_due(now)
+                master.watch_cpu()
             master.write_status(now)
         except ObservatoryError as exc:
             log.error("observatory plugin: %s; stopping the run", exc)
             st.environment.process_exit_code = 4
             _drain(st, quit_after=True)
             return
-        # Before the test starts there is nothing to drain; if workers never connect,
-        # Locust's --expect-workers-max-wait and the runner's watchdog end the process.
-        started = master.state != "starting"
         if started and now >= st.config.deadline and not master.drain_started:
             gevent.spawn(_drain, st, quit_after=True)
         gevent.sleep(LOOP_INTERVAL_S)

@@ -30,7 +30,7 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
 )
 
 
-def redact(message: str, secrets: Iterable[str] = ()) -> str:
+def redact(message: str, secrets: Iterable[str] = (), limit: int = MAX_MESSAGE_CHARS) -> str:
     """``message`` with known secrets and secret-looking tokens replaced, then shortened."""
     text = message
     for secret in secrets:
@@ -39,6 +39,6 @@ def redact(message: str, secrets: Iterable[str] = ()) -> str:
     for pattern, replacement in _PATTERNS:
         text = pattern.sub(replacement, text)
     text = " ".join(text.split())
-    if len(text) > MAX_MESSAGE_CHARS:
-        text = text[: MAX_MESSAGE_CHARS - 3] + "..."
+    if len(text) > limit:
+        text = text[: limit - 3] + "..."
     return text

@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import os
 import signal
 import socket
@@ -31,7 +32,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import IO, Any, Final
 from urllib.parse import urlsplit
@@ -51,6 +52,7 @@ from observatory.load.config import (
     DEFAULT_OVERHEAD_HEADER,
     LoadConfig,
 )
+from observatory.load.redaction import redact
 from observatory.load.spool import SPOOL_NAME
 from observatory.load.status import STATUS_NAME, read_status
 from observatory.settings import (
@@ -70,8 +72,8 @@ META_NAME: Final = "load.json"
 PROBE_TIMEOUT_S: Final = 3.0
 READY_STATES: Final = frozenset({"running", "draining", "stopped"})
 LOCUST_BACKSTOP_S: Final = 15.0  # Locust's own -t, after our drain would have finished
-WATCHDOG_SLACK_S: Final = 90.0
-EXPECT_WORKERS_S: Final = 60.0  # Locust gives up when its workers do not connect  # the master may wait stop_timeout + 60 s for workers
+WATCHDOG_SLACK_S: Final = 90.0  # the master may wait stop_timeout + 60 s for workers
+EXPECT_WORKERS_S: Final = 60.0  # Locust gives up when its workers do not connect
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,11 +89,12 @@ class LoadProcess:
 
     process: subprocess.Popen[bytes]
     run_dir: Path
-    run_start: float
+    run_start: float  # epoch seconds: window 0 starts here (known once the master runs)
     hard_deadline: float  # epoch seconds: the watchdog kills the tree after this
     master_port: int
     affinity: list[int] | None
     log_file: IO[bytes]
+    secrets: tuple[str, ...] = field(default=(), repr=False)
     _stopping: threading.Event = field(default_factory=threading.Event)
 
     @property
@@ -180,15 +183,19 @@ def start_load(
     stop_timeout: float = 30.0,
     ready_timeout: float = 60.0,
 ) -> LoadProcess:
-    """Launch the load run; return once the master runs. Nothing starts on bad input."""
+    """Launch the load run; return once its users start. Nothing starts on bad input.
+
+    ``run_start`` aligns the windows; by default they start when the users do (read it
+    back from ``LoadProcess.run_start``), so Locust's start-up never eats into the duration.
+    """
     scenario_file = scenario_path(scenario, scenario_name, settings)
     target = check_target(target_url, settings.allowed_targets)
     _check_profile(scenario)
     affinity = _check_affinity(settings.load.cpu_affinity)
     _probe(target)
-    start = (run_start or datetime.now(tz=UTC)).timestamp()
     config = LoadConfig(
-        run_start=start,
+        # None: the master starts the windows when its users start (start-up excluded)
+        run_start=run_start.timestamp() if run_start is not None else 0.0,
         duration_s=scenario.duration,
         window_s=scenario.window,
         profile=scenario.profile.model_dump(mode="json"),
@@ -204,8 +211,10 @@ def start_load(
     port = _free_port(settings.load.master_host)
     command = _command(scenario, scenario_file, target, settings, port, stop_timeout)
     load = _spawn(command, config, api_key, run_dir, port, affinity)
-    _write_meta(load, command, config, target, scenario_name, scenario)
     _await_ready(load, ready_timeout)
+    load.run_start = float(load.status()["run_start"])
+    load.hard_deadline = load.run_start + scenario.duration + stop_timeout + WATCHDOG_SLACK_S
+    _write_meta(load, command, config, target, scenario_name, scenario)
     threading.Thread(target=load._watch, name=f"load-watchdog-{load.pid}", daemon=True).start()
     return load
 
@@ -350,8 +359,9 @@ def _spawn(
         raise LoadError(f"cannot start Locust: {exc}") from exc
     if affinity is not None:
         _apply_affinity(process.pid, affinity, children=False)
-    deadline = config.deadline + config.stop_timeout_s + WATCHDOG_SLACK_S
-    return LoadProcess(process, run_dir, config.run_start, deadline, port, affinity, log_file)
+    return LoadProcess(
+        process, run_dir, config.run_start, math.inf, port, affinity, log_file, (api_key,)
+    )
 
 
 def _apply_affinity(pid: int, cpus: list[int], *, children: bool) -> None:
@@ -380,8 +390,8 @@ def _write_meta(
         "processes": scenario.processes,
         "master_port": load.master_port,
         "cpu_affinity": load.affinity,
-        "run_start": config.run_start,
-        "deadline": config.deadline,
+        "run_start": load.run_start,
+        "deadline": load.run_start + config.duration_s,
         "hard_deadline": load.hard_deadline,
         "window_s": config.window_s,
         "command": command,  # no secret: the API key is in the environment only
@@ -411,4 +421,4 @@ def _tail(load: LoadProcess, lines: int = 8) -> str:
     except OSError:
         return "(no log)"
     kept = [line for line in text.strip().splitlines() if line.strip()][-lines:]
-    return " | ".join(kept) or "(empty log)"
+    return redact(" | ".join(kept), load.secrets, limit=2000) or "(empty log)"

@@ -3,10 +3,9 @@
 The Locust master appends each completed window to ``<run_dir>/spool.jsonl`` and flushes
 and fsyncs at once, so a kill -9 of the load generator (or of the service) loses no
 completed window. Only the last line can be torn by such a kill; readers ignore a last
-line without its newline. A later line for the same window is a cumulative revision
-(see collector), so ingesting lines in order with an upsert keyed by
-(run, series, name, window start) is idempotent: replaying the whole spool again changes
-nothing.
+line without its newline. Each window is written once (see collector), so every
+(series, name, window start) appears once: ingesting with an idempotent upsert keyed by
+(run, series, name, window start) and replaying the whole spool again changes nothing.
 """
 
 from __future__ import annotations

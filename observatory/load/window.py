@@ -10,7 +10,7 @@ last window is shorter when the duration is not a multiple of the window length.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -106,8 +106,6 @@ class CompletedWindow:
     saturation: tuple[str, ...] = ()  # reasons, e.g. ("loadgen_cpu",), empty when fine
     entries: tuple[WindowEntry, ...] = ()
     errors: tuple[ErrorEntry, ...] = ()
-    revision: int = 0  # >0: a later, cumulative version of the same window
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def saturated(self) -> bool:
@@ -121,8 +119,6 @@ class CompletedWindow:
             "length_s": self.length_s,
             "saturated": self.saturated,
             "saturation": list(self.saturation),
-            "revision": self.revision,
             "windows": [entry.to_json() for entry in self.entries],
             "errors": [error.to_json() for error in self.errors],
-            **self.extra,
         }
