@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from observatory.report.index import render_index, scenario_slug
-from observatory.report.load import load_index_rows, load_report_input, load_run_data
+from observatory.report.load import load_index_rows, load_report_input
 from observatory.report.model import IndexRow, ReportInput, RunSummary
 from observatory.report.render import render_run_html, render_run_report, run_dir
 
@@ -29,7 +29,6 @@ __all__ = [
     "RunSummary",
     "load_index_rows",
     "load_report_input",
-    "load_run_data",
     "render_index",
     "render_run_html",
     "render_run_report",

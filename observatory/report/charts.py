@@ -13,10 +13,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from observatory.analysis.changepoint import ChangePoint
+from observatory.analysis.resources import memory_column
+from observatory.analysis.rundata import RunData
 from observatory.domain import FaultPhase, Series
 from observatory.report import downsample
 from observatory.report.findings import memory_slope_finding
-from observatory.report.model import ChangePointLike, ReportInput, RunDataLike
+from observatory.report.model import ReportInput
 
 CANDIDATE_COLORS = ("#1f77b4", "#2ca02c", "#d62728", "#9467bd", "#ff7f0e")
 BASELINE_COLOR = "#7f7f7f"
@@ -81,7 +84,7 @@ class _Context:
     step: float
     window_s: float
     bands: list[Band]
-    change_points: Sequence[ChangePointLike]
+    change_points: Sequence[ChangePoint]
 
     def note(self, how: str) -> str:
         """How a point was made when several windows share it (display only)."""
@@ -108,14 +111,14 @@ def _context(inp: ReportInput, max_points: int) -> _Context:
     return _Context(step, data.window_s, _bands(data), inp.analysis.change_points)
 
 
-def _span(data: RunDataLike | None) -> float:
+def _span(data: RunData | None) -> float:
     if data is None:
         return 0.0
     ends = [float(frame["t"].max()) for frame in (data.windows, data.resources) if len(frame)]
     return max([data.duration_s, *ends])
 
 
-def _bands(data: RunDataLike) -> list[Band]:
+def _bands(data: RunData) -> list[Band]:
     bands = [Band(0.0, data.warmup_s, "warm-up", "warmup")] if data.warmup_s > 0 else []
     return bands + [_phase_band(phase) for phase in data.phases]
 
@@ -137,7 +140,7 @@ def _align(frames: list[pd.DataFrame | pd.Series]) -> pd.Index:
     return index.sort_values()
 
 
-def _series_windows(data: RunDataLike | None, series: str, name: str | None) -> pd.DataFrame:
+def _series_windows(data: RunData | None, series: str, name: str | None) -> pd.DataFrame:
     if data is None or data.windows.empty:
         return pd.DataFrame(columns=["t", "name", "count", "failures", "length_s"])
     frame = data.windows
@@ -147,7 +150,7 @@ def _series_windows(data: RunDataLike | None, series: str, name: str | None) -> 
     return frame.loc[mask]
 
 
-def _names(data: RunDataLike, series: str) -> list[str]:
+def _names(data: RunData, series: str) -> list[str]:
     frame = data.windows
     if frame.empty:
         return []
@@ -209,7 +212,7 @@ def _values(frame: pd.DataFrame | pd.Series, column: str | None, x: pd.Index) ->
     return downsample.compact(series.reindex(x).to_numpy(dtype=float))
 
 
-def _rates(data: RunDataLike | None, series: str, step: float) -> pd.DataFrame:
+def _rates(data: RunData | None, series: str, step: float) -> pd.DataFrame:
     """Per bucket: requests per second and error rate (%), over all request names."""
     frame = _series_windows(data, series, None)
     if frame.empty:
@@ -275,7 +278,7 @@ def _run_chart(
     )
 
 
-def _resources(data: RunDataLike | None, role: str, step: float) -> pd.DataFrame:
+def _resources(data: RunData | None, role: str, step: float) -> pd.DataFrame:
     cols = ["rss_mb", "uss_mb", "cpu_percent"]
     if data is None or data.resources.empty:
         return pd.DataFrame(columns=cols, dtype=float)
@@ -288,7 +291,8 @@ def _memory_chart(inp: ReportInput, ctx: _Context) -> Chart:
     lg = _resources(inp.candidate, "loadgen", ctx.step)
     base = _resources(inp.baseline_data, "gateway", ctx.step)
     x = _align([gw, lg, base])
-    column = _memory_column(inp.candidate)
+    # the analysis' choice: USS when every run sampled it (it excludes shared pages), else RSS
+    column = memory_column(*[d for d in (inp.candidate, inp.baseline_data) if d is not None])
     lines = [
         Line("gateway RSS", _values(gw, "rss_mb", x), CANDIDATE_COLORS[0]),
         Line("gateway USS", _values(gw, "uss_mb", x), CANDIDATE_COLORS[3]),
@@ -298,14 +302,6 @@ def _memory_chart(inp: ReportInput, ctx: _Context) -> Chart:
     slope = _slope_line(inp, x, column)
     topics = ("memory",)
     return _run_chart("memory", "Resources", "Memory", "MB", x, lines + slope, ctx, topics, MEAN)
-
-
-def _memory_column(data: RunDataLike) -> str:
-    """USS when sampled (it excludes shared pages), else RSS."""
-    frame = data.resources
-    gateway = frame.loc[frame["role"] == "gateway"] if len(frame) else frame
-    has_uss = len(gateway) > 0 and bool(gateway["uss_mb"].notna().any())
-    return "uss_mb" if has_uss else "rss_mb"
 
 
 def _slope_line(inp: ReportInput, x: pd.Index, column: str) -> list[Line]:
@@ -343,14 +339,14 @@ def _cpu_chart(inp: ReportInput, ctx: _Context) -> Chart:
 
 
 def _marks(
-    change_points: Sequence[ChangePointLike], topics: tuple[str, ...], name: str | None
+    change_points: Sequence[ChangePoint], topics: tuple[str, ...], name: str | None
 ) -> list[Mark]:
     return [
         Mark(float(cp.at_s), _mark_label(cp)) for cp in change_points if _matches(cp, topics, name)
     ]
 
 
-def _matches(cp: ChangePointLike, topics: tuple[str, ...], name: str | None) -> bool:
+def _matches(cp: ChangePoint, topics: tuple[str, ...], name: str | None) -> bool:
     """A change point of "latency_p99" on "chat" belongs to the latency chart of "chat"."""
     on_topic = any(cp.series == t or cp.series.startswith(f"{t}_") for t in topics)
     if not on_topic:
@@ -358,7 +354,7 @@ def _matches(cp: ChangePointLike, topics: tuple[str, ...], name: str | None) -> 
     return name is None or cp.name in (name, "*", "")
 
 
-def _mark_label(cp: ChangePointLike) -> str:
+def _mark_label(cp: ChangePoint) -> str:
     unit = f" {cp.unit}" if cp.unit else ""
     where = "" if cp.name in ("*", "") else f" ({cp.name})"
     minutes = cp.at_s / 60.0

@@ -12,6 +12,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from observatory.analysis.changepoint import ChangePoint
+from observatory.analysis.rundata import RunData
 from observatory.domain import FaultPhase, Finding, FindingVerdict, RunStatus, Verdict
 from observatory.errors import NotFoundError
 from observatory.report.model import (
@@ -24,11 +26,10 @@ from observatory.report.model import (
     RunInfo,
     RunSummary,
     StoredAnalysis,
-    StoredChangePoint,
-    StoredRunData,
 )
 from observatory.report.summary import summarise
 from observatory.store import samples
+from observatory.store.evidence import load_run_data
 from observatory.store.runs import get_run
 from observatory.store.tables import (
     Build,
@@ -144,20 +145,6 @@ def recorded_config(run: Run) -> dict[str, Any]:
     }
 
 
-def load_run_data(session: Session, run: Run) -> StoredRunData:
-    """The run's windows, errors, resource samples and phases; t = seconds since start."""
-    origin = _origin(run)
-    return StoredRunData(
-        windows=samples.windows_frame(session, run.id, origin),
-        errors=samples.errors_frame(session, run.id, origin),
-        resources=samples.resources_frame(session, run.id, origin),
-        phases=_phases(session, run.id),
-        duration_s=run.duration_s,
-        warmup_s=run.warmup_s,
-        window_s=run.window_s,
-    )
-
-
 def _origin(run: Run) -> datetime:
     """Offsets count from the start, or from creation for a run that never started."""
     return run.started_at or run.created_at
@@ -220,7 +207,7 @@ def _finding(row: FindingRow) -> Finding:
     )
 
 
-def stored_analysis(session: Session, run: Run, data: StoredRunData) -> StoredAnalysis:
+def stored_analysis(session: Session, run: Run, data: RunData) -> StoredAnalysis:
     """The run's verdict and findings as stored; findings with an onset are change points."""
     findings = stored_findings(session, run.id)
     saturated = bool(len(data.windows)) and bool(data.windows["saturated"].any())
@@ -237,12 +224,12 @@ def _verdict(value: str | None) -> Verdict | None:
     return Verdict(value) if value in {v.value for v in Verdict} else None
 
 
-def _change_point(f: Finding) -> StoredChangePoint:
+def _change_point(f: Finding) -> ChangePoint:
     at_s = f.at_s if f.at_s is not None else math.nan
     before = f.baseline if f.baseline is not None else math.nan
     after = f.candidate if f.candidate is not None else math.nan
     series = f.metric.removeprefix("change.")  # the analysis stores "change.error_rate"
-    return StoredChangePoint(series, f.name, at_s, before, after, f.unit)
+    return ChangePoint(series, f.name, at_s, before, after, f.unit)
 
 
 def load_index_rows(session: Session, out_dir: Path | None = None) -> list[IndexRow]:

@@ -1,8 +1,9 @@
 """What a report is made of: one ``ReportInput`` per run page, one ``IndexRow`` per index line.
 
-The report never analyses: it shows what the analysis decided (``AnalysisLike``) next to the
-measured series (``RunDataLike``). Both are Protocols so that the analysis package's own
-classes and the findings read back from the store fit the same slot.
+The report never analyses: it shows what the analysis decided next to the measured series
+(``analysis.RunData``). ``AnalysisLike`` is what the page needs of a decision: the analysis'
+own ``Analysis`` fits, and so does ``StoredAnalysis``, the verdict and findings read back
+from the store (a run that has no verdict yet has ``verdict=None``).
 """
 
 from __future__ import annotations
@@ -12,26 +13,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-import pandas as pd
-
-from observatory.domain import FaultPhase, Finding, Verdict
-
-
-class ChangePointLike(Protocol):
-    """Where a series changed level: ``series`` is e.g. "error_rate" or "latency_p99"."""
-
-    @property
-    def series(self) -> str: ...
-    @property
-    def name(self) -> str: ...
-    @property
-    def at_s(self) -> float: ...
-    @property
-    def before(self) -> float: ...
-    @property
-    def after(self) -> float: ...
-    @property
-    def unit(self) -> str: ...
+from observatory.analysis.changepoint import ChangePoint
+from observatory.analysis.rundata import RunData
+from observatory.domain import Finding, Verdict
 
 
 class AnalysisLike(Protocol):
@@ -44,53 +28,9 @@ class AnalysisLike(Protocol):
     @property
     def findings(self) -> Sequence[Finding]: ...
     @property
-    def change_points(self) -> Sequence[ChangePointLike]: ...
+    def change_points(self) -> Sequence[ChangePoint]: ...
     @property
     def saturated(self) -> bool: ...
-
-
-class RunDataLike(Protocol):
-    """The measured series of one run; ``t`` columns are seconds since the run started."""
-
-    @property
-    def windows(self) -> pd.DataFrame: ...
-    @property
-    def errors(self) -> pd.DataFrame: ...
-    @property
-    def resources(self) -> pd.DataFrame: ...
-    @property
-    def phases(self) -> tuple[FaultPhase, ...]: ...
-    @property
-    def duration_s(self) -> float: ...
-    @property
-    def warmup_s(self) -> float: ...
-    @property
-    def window_s(self) -> float: ...
-
-
-@dataclass(frozen=True, slots=True)
-class StoredRunData:
-    """The measured series of a run as read back from the store."""
-
-    windows: pd.DataFrame
-    errors: pd.DataFrame
-    resources: pd.DataFrame
-    phases: tuple[FaultPhase, ...]
-    duration_s: float
-    warmup_s: float
-    window_s: float
-
-
-@dataclass(frozen=True, slots=True)
-class StoredChangePoint:
-    """A change point rebuilt from a stored finding that carries an onset (``at_s``)."""
-
-    series: str
-    name: str
-    at_s: float
-    before: float
-    after: float
-    unit: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +40,7 @@ class StoredAnalysis:
     verdict: Verdict | None
     reason: str
     findings: tuple[Finding, ...]
-    change_points: tuple[StoredChangePoint, ...]
+    change_points: tuple[ChangePoint, ...]
     saturated: bool
 
 
@@ -162,9 +102,9 @@ class ReportInput:
     run: RunInfo
     build: BuildInfo
     analysis: AnalysisLike
-    candidate: RunDataLike
+    candidate: RunData
     baseline: BaselineInfo | None = None
-    baseline_data: RunDataLike | None = None
+    baseline_data: RunData | None = None
     errors: tuple[ErrorGroup, ...] = ()
     config: Mapping[str, Any] = field(default_factory=dict)
     report_url_prefix: str = ""

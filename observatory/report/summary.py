@@ -4,27 +4,25 @@ All are steady-state figures (windows after the warm-up), computed the same way 
 run, candidate or baseline, so releases compare on one definition:
 - p99: exact, from the merged HDR histograms of every latency window (all request names);
 - error rate: failed requests / requests;
-- memory slope: the analysis' own finding when the run has one, else Theil-Sen (robust to
-  GC spikes) over per-minute medians of the gateway's memory, in MB/hour.
+- memory slope: the analysis' own finding when the run has one, else the analysis' own
+  estimator (Theil-Sen over the gateway's memory after warm-up), in MB/hour.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-import numpy as np
 import pandas as pd
-from hdrh.histogram import HdrHistogram
-from scipy.stats import theilslopes
 
+from observatory.analysis.histogram import merged_percentiles
+from observatory.analysis.resources import memory_column, memory_series, memory_slope
+from observatory.analysis.rundata import RunData
 from observatory.domain import Finding, Series
 from observatory.report.findings import memory_slope_finding
-from observatory.report.model import RunDataLike, RunSummary
-
-MIN_SLOPE_POINTS = 5  # fewer per-minute points than this give no meaningful slope
+from observatory.report.model import RunSummary
 
 
-def summarise(data: RunDataLike, findings: Iterable[Finding] = ()) -> RunSummary:
+def summarise(data: RunData, findings: Iterable[Finding] = ()) -> RunSummary:
     steady = _steady_latency(data)
     slope = _slope_finding(findings)
     return RunSummary(
@@ -34,7 +32,7 @@ def summarise(data: RunDataLike, findings: Iterable[Finding] = ()) -> RunSummary
     )
 
 
-def _steady_latency(data: RunDataLike) -> pd.DataFrame:
+def _steady_latency(data: RunData) -> pd.DataFrame:
     frame = data.windows
     if frame.empty:
         return frame
@@ -43,17 +41,7 @@ def _steady_latency(data: RunDataLike) -> pd.DataFrame:
 
 
 def _merged_p99(histograms: pd.Series) -> float | None:
-    merged: HdrHistogram | None = None
-    for encoded in histograms:
-        if not encoded:
-            continue
-        if merged is None:
-            merged = HdrHistogram.decode(encoded)
-        else:
-            merged.decode_and_add(encoded)
-    if merged is None or merged.get_total_count() == 0:
-        return None
-    return float(merged.get_value_at_percentile(99.0))
+    return merged_percentiles(histograms.tolist()).get("p99")
 
 
 def _error_rate(steady: pd.DataFrame) -> float | None:
@@ -66,15 +54,8 @@ def _slope_finding(findings: Iterable[Finding]) -> float | None:
     return None if best is None else best.candidate
 
 
-def _memory_slope(data: RunDataLike) -> float | None:
-    frame = data.resources
-    if frame.empty:
+def _memory_slope(data: RunData) -> float | None:
+    if data.resources.empty:
         return None
-    gateway = frame.loc[(frame["role"] == "gateway") & (frame["t"] >= data.warmup_s)]
-    column = "uss_mb" if gateway["uss_mb"].notna().any() else "rss_mb"
-    samples = gateway[["t", column]].dropna()
-    per_minute = samples.groupby(np.floor(samples["t"] / 60.0))[column].median()
-    if len(per_minute) < MIN_SLOPE_POINTS:
-        return None
-    slope = theilslopes(per_minute.to_numpy(), per_minute.index.to_numpy() * 60.0)[0]
-    return float(slope) * 3600.0
+    slope = memory_slope(*memory_series(data, memory_column(data)))
+    return slope.mb_per_h if slope.known else None

@@ -7,8 +7,11 @@ strings carry markup so that every page is also an escaping test.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import math
 import random
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,7 +20,7 @@ from hdrh.histogram import HdrHistogram
 from sqlalchemy.orm import Session, sessionmaker
 
 from observatory.domain import ErrorSample, ResourceSample, Series, Window
-from observatory.store import samples
+from observatory.store import db, samples
 from observatory.store.builds import upsert_build
 from observatory.store.db import transaction
 from observatory.store.tables import Build, FaultPhaseRow, FindingRow, Run
@@ -44,16 +47,20 @@ class StoredPair:
     window_counts: dict[int, int]  # run id -> windows stored
 
 
-def histogram_of(values: list[int]) -> HdrHistogram:
-    hist = HdrHistogram(1, 3_600_000, 3)
-    for value in values:
-        hist.record_value(value)
+def histogram_of(values_ms: list[int]) -> HdrHistogram:
+    """As the load plugin records: microseconds, 1 us .. 1 h, 3 significant digits."""
+    hist = HdrHistogram(1, 3_600_000_000, 3)
+    for value in values_ms:
+        hist.record_value(value * 1000)
     return hist
 
 
 def _window(series: str, name: str, t: float, values: list[int], failures: int) -> Window:
     hist = histogram_of(values)
-    p = hist.get_value_at_percentile
+
+    def p(q: float) -> float:
+        return hist.get_value_at_percentile(q) / 1000.0
+
     return Window(
         series=series,
         name=name,
@@ -62,12 +69,12 @@ def _window(series: str, name: str, t: float, values: list[int], failures: int) 
         count=len(values),
         failures=failures,
         histogram=hist.encode().decode("ascii"),
-        p50=float(p(50)),
-        p90=float(p(90)),
-        p95=float(p(95)),
-        p99=float(p(99)),
-        p999=float(p(99.9)),
-        max=float(hist.get_max_value()),
+        p50=p(50),
+        p90=p(90),
+        p95=p(95),
+        p99=p(99),
+        p999=p(99.9),
+        max=hist.get_max_value() / 1000.0,
     )
 
 
@@ -75,8 +82,10 @@ def _latencies(rng: random.Random, n: int, median_ms: float) -> list[int]:
     return [max(1, int(rng.lognormvariate(math.log(median_ms), 0.35))) for _ in range(n)]
 
 
-def _windows(rng: random.Random, slow: float, burst: bool) -> tuple[list[Window], list[int]]:
-    """Windows of every series; returns them and the steady-state latency values."""
+@functools.cache
+def _windows(seed: int, slow: float, burst: bool) -> tuple[list[Window], list[int]]:
+    """Windows of every series and the steady-state latencies (cached: tests share them)."""
+    rng = random.Random(seed)
     out: list[Window] = []
     steady: list[int] = []
     for i in range(int(DURATION_S / WINDOW_S)):
@@ -90,7 +99,7 @@ def _windows(rng: random.Random, slow: float, burst: bool) -> tuple[list[Window]
             if t >= WARMUP_S:
                 steady.extend(values)
         out.append(_window(Series.TTFT, "chat_stream", t, _latencies(rng, 40, 90.0), 0))
-        out.append(_window(Series.INTER_CHUNK, "chat_stream", t, _latencies(rng, 400, 12.0), 0))
+        out.append(_window(Series.INTER_CHUNK, "chat_stream", t, _latencies(rng, 200, 12.0), 0))
     return out, steady
 
 
@@ -172,7 +181,6 @@ def _findings(run_id: int) -> list[FindingRow]:
 
 
 def store_pair(sessions: sessionmaker[Session]) -> StoredPair:
-    rng = random.Random(7)
     with transaction(sessions) as session:
         stable = upsert_build(session, "litellm-1.80.0", "litellm", "1.80.0", "pip", "x==1.80.0")
         stable.channel = "stable"
@@ -187,8 +195,8 @@ def store_pair(sessions: sessionmaker[Session]) -> StoredPair:
             tags=["nightly", EVIL_TAG],
             parameters={"model": "gpt-4o-mini", "max_tokens": 256, "api_key": SECRET},
         )
-        base_windows, base_raw = _windows(rng, slow=1.0, burst=False)
-        cand_windows, cand_raw = _windows(rng, slow=1.25, burst=True)
+        base_windows, base_raw = _windows(7, slow=1.0, burst=False)
+        cand_windows, cand_raw = _windows(8, slow=1.25, burst=True)
         samples.add_windows(session, base.id, base_windows)
         samples.add_windows(session, cand.id, cand_windows)
         samples.add_resource_samples(session, base.id, _resources(3.0))
@@ -203,3 +211,15 @@ def store_pair(sessions: sessionmaker[Session]) -> StoredPair:
             raw_latencies={cand.id: cand_raw, base.id: base_raw},
             window_counts={cand.id: len(cand_windows), base.id: len(base_windows)},
         )
+
+
+@contextlib.contextmanager
+def sqlite_pair(directory: Path) -> Iterator[tuple[sessionmaker[Session], StoredPair]]:
+    """A migrated SQLite store in ``directory`` holding the pair; disposed afterwards."""
+    engine = db.make_engine(f"sqlite:///{directory / 'observatory.db'}")
+    db.upgrade(engine)
+    sessions = db.session_factory(engine)
+    try:
+        yield sessions, store_pair(sessions)
+    finally:
+        engine.dispose()

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from report_fixtures import EVIL_BUILD, EVIL_MESSAGE, EVIL_TAG, T0, StoredPair, store_pair
+from report_fixtures import EVIL_BUILD, EVIL_MESSAGE, EVIL_TAG, T0, StoredPair, sqlite_pair
 from sqlalchemy.orm import Session, sessionmaker
 
 from observatory.report import (
@@ -23,7 +23,6 @@ from observatory.report import (
     render_run_report,
     scenario_slug,
 )
-from observatory.store import db
 from observatory.store.builds import upsert_build
 from observatory.store.db import transaction
 from observatory.store.tables import Run
@@ -48,23 +47,19 @@ def browser() -> Iterator[Any]:
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, StoredPair]]:
+def site(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, StoredPair]:
     """A report tree rendered from a real SQLite store: two run pages, index, history."""
     root = tmp_path_factory.mktemp("site")
-    engine = db.make_engine(f"sqlite:///{root / 'observatory.db'}")
-    db.upgrade(engine)
-    sessions = db.session_factory(engine)
-    pair = store_pair(sessions)
-    _store_other_run(sessions)
-    out = root / "reports"
-    for run_id in (pair.candidate_id, pair.baseline_id):
+    with sqlite_pair(root) as (sessions, pair):
+        _store_other_run(sessions)
+        out = root / "reports"
+        for run_id in (pair.candidate_id, pair.baseline_id):
+            with transaction(sessions) as session:
+                inp = load_report_input(session, run_id)
+            render_run_report(inp, out)
         with transaction(sessions) as session:
-            inp = load_report_input(session, run_id)
-        render_run_report(inp, out)
-    with transaction(sessions) as session:
-        render_index(load_index_rows(session, out), out)
-    yield out, pair
-    engine.dispose()
+            render_index(load_index_rows(session, out), out)
+    return out, pair
 
 
 def _store_other_run(sessions: sessionmaker[Session]) -> None:

@@ -7,7 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from report_fixtures import StoredPair, store_pair
+import pytest
+from report_fixtures import StoredPair, sqlite_pair
 
 from observatory.store import db
 from observatory.store.db import transaction
@@ -22,17 +23,20 @@ def observatory(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     )  # fmt: skip
 
 
-def _setup(tmp_path: Path) -> tuple[StoredPair, Path]:
-    engine = db.make_engine(f"sqlite:///{tmp_path / 'data' / 'observatory.db'}")
-    db.upgrade(engine)
-    pair = store_pair(db.session_factory(engine))
-    engine.dispose()
-    (tmp_path / "observatory.yaml").write_text("data_dir: data\n")
-    return pair, tmp_path / "data" / "reports"
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, StoredPair]:
+    """A directory with observatory.yaml and a SQLite store in data/ holding the pair."""
+    root = tmp_path_factory.mktemp("project")
+    (root / "data").mkdir()
+    with sqlite_pair(root / "data") as (_, pair):
+        pass
+    (root / "observatory.yaml").write_text("data_dir: data\n")
+    return root, pair
 
 
-def test_report_run_regenerates_page_and_index(tmp_path: Path) -> None:
-    pair, reports = _setup(tmp_path)
+def test_report_run_regenerates_page_and_index(project: tuple[Path, StoredPair]) -> None:
+    tmp_path, pair = project
+    reports = tmp_path / "data" / "reports"
     result = observatory("report", str(pair.candidate_id), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     page = reports / "runs" / str(pair.candidate_id) / "index.html"
@@ -45,9 +49,9 @@ def test_report_run_regenerates_page_and_index(tmp_path: Path) -> None:
     engine.dispose()
 
 
-def test_report_index_and_out_dir(tmp_path: Path) -> None:
-    _setup(tmp_path)
-    result = observatory("report", "index", "--out", str(tmp_path / "site"), cwd=tmp_path)
+def test_report_index_and_out_dir(project: tuple[Path, StoredPair], tmp_path: Path) -> None:
+    root, _ = project
+    result = observatory("report", "index", "--out", str(tmp_path / "site"), cwd=root)
     assert result.returncode == 0, result.stderr
     index = (tmp_path / "site" / "index.html").read_text()
     assert index.count('<tr class="run') == 2
@@ -55,8 +59,8 @@ def test_report_index_and_out_dir(tmp_path: Path) -> None:
     assert len(list((tmp_path / "site" / "history").glob("*.html"))) == 1
 
 
-def test_bad_targets_exit_2_with_a_clear_message(tmp_path: Path) -> None:
-    _setup(tmp_path)
+def test_bad_targets_exit_2_with_a_clear_message(project: tuple[Path, StoredPair]) -> None:
+    tmp_path, _ = project
     result = observatory("report", "latest", cwd=tmp_path)
     assert result.returncode == 2
     assert "RUN must be a run id (a positive integer) or 'index'; got 'latest'" in result.stderr

@@ -91,7 +91,7 @@ def test_index_rows_carry_exact_steady_state_summaries(
     for run_id, row in ((cand.run_id, cand), (base.run_id, base)):
         # exact: the p99 of one histogram of every steady-state latency, all names merged
         truth = histogram_of(stored_pair.raw_latencies[run_id]).get_value_at_percentile(99)
-        assert row.summary.p99_ms == truth
+        assert row.summary.p99_ms == truth / 1000.0
     # errors: 8 of 40 chat requests per window after 10 min, of 120 requests per window
     burst_windows = (900 - BURST_AT_S) / 10
     steady_windows = (900 - WARMUP_S) / 10

@@ -13,10 +13,12 @@ import pandas as pd
 from report_fixtures import EVIL_BUILD, EVIL_MESSAGE, EVIL_NAME, EVIL_TAG, SECRET, StoredPair
 from sqlalchemy.orm import Session, sessionmaker
 
+from observatory.analysis import RunData
+from observatory.analysis.rundata import RESOURCE_COLUMNS, empty_frame
 from observatory.domain import Verdict
 from observatory.report import ReportInput, load_report_input, render_run_report
 from observatory.report.assets import STATIC_DIR
-from observatory.report.model import BuildInfo, RunInfo, StoredAnalysis, StoredRunData
+from observatory.report.model import BuildInfo, RunInfo, StoredAnalysis
 from observatory.store.db import transaction
 
 
@@ -33,8 +35,9 @@ def _chart_data(html: str) -> dict:
 
 
 def test_page_csv_and_assets_are_written(
-    sessions: sessionmaker[Session], stored_pair: StoredPair, tmp_path: Path
+    sqlite_store: tuple[sessionmaker[Session], StoredPair], tmp_path: Path
 ) -> None:
+    sessions, stored_pair = sqlite_store
     page = _render(sessions, stored_pair.candidate_id, tmp_path)
     assert page == tmp_path / "runs" / str(stored_pair.candidate_id) / "index.html"
     for name in ("uPlot.iife.min.js", "uPlot.min.css", "uPlot.LICENSE", "charts.js", "report.css"):
@@ -49,8 +52,9 @@ def test_page_csv_and_assets_are_written(
 
 
 def test_shared_assets_are_copied_only_when_missing_or_changed(
-    sessions: sessionmaker[Session], stored_pair: StoredPair, tmp_path: Path
+    sqlite_store: tuple[sessionmaker[Session], StoredPair], tmp_path: Path
 ) -> None:
+    sessions, stored_pair = sqlite_store
     _render(sessions, stored_pair.candidate_id, tmp_path)
     uplot = tmp_path / "static" / "uPlot.iife.min.js"
     css = tmp_path / "static" / "report.css"
@@ -62,8 +66,9 @@ def test_shared_assets_are_copied_only_when_missing_or_changed(
 
 
 def test_user_strings_are_escaped(
-    sessions: sessionmaker[Session], stored_pair: StoredPair, tmp_path: Path
+    sqlite_store: tuple[sessionmaker[Session], StoredPair], tmp_path: Path
 ) -> None:
+    sessions, stored_pair = sqlite_store
     html = _render(sessions, stored_pair.candidate_id, tmp_path).read_text()
     for evil in (EVIL_BUILD, EVIL_TAG, EVIL_MESSAGE, EVIL_NAME, "<i>not enough windows</i>"):
         assert evil not in html
@@ -77,8 +82,9 @@ def test_user_strings_are_escaped(
 
 
 def test_secrets_never_reach_the_files(
-    sessions: sessionmaker[Session], stored_pair: StoredPair, tmp_path: Path
+    sqlite_store: tuple[sessionmaker[Session], StoredPair], tmp_path: Path
 ) -> None:
+    sessions, stored_pair = sqlite_store
     page = _render(sessions, stored_pair.candidate_id, tmp_path)
     for path in page.parent.iterdir():
         assert SECRET not in path.read_text(), path.name
@@ -89,8 +95,9 @@ def test_secrets_never_reach_the_files(
 
 
 def test_findings_sorted_and_charts_marked(
-    sessions: sessionmaker[Session], stored_pair: StoredPair, tmp_path: Path
+    sqlite_store: tuple[sessionmaker[Session], StoredPair], tmp_path: Path
 ) -> None:
+    sessions, stored_pair = sqlite_store
     html = _render(sessions, stored_pair.candidate_id, tmp_path).read_text()
     verdicts = re.findall(r'<tr class="finding verdict-(\w+)">', html)
     assert verdicts == ["regression"] * 4 + ["inconclusive", "improvement", "unchanged"]
@@ -127,8 +134,9 @@ def _long_input(hours: float, window_s: float) -> ReportInput:
             "saturated": False,
         }
     )
-    empty = pd.DataFrame(columns=["t", "role", "rss_mb", "uss_mb", "cpu_percent"])
-    data = StoredRunData(windows, pd.DataFrame(), empty, (), hours * 3600.0, 60.0, window_s)
+    data = RunData.empty(duration_s=hours * 3600.0, window_s=window_s).with_frames(
+        windows=windows, resources=empty_frame(RESOURCE_COLUMNS)
+    )
     run = RunInfo(1, "long", "done", "pass", None, None, None, hours * 3600.0, 60.0, window_s)
     analysis = StoredAnalysis(Verdict.PASS, "", (), (), saturated=False)
     return ReportInput(run, BuildInfo("b", "litellm", "1", "candidate", "pip"), analysis, data)
