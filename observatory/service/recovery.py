@@ -10,10 +10,12 @@ At start-up and then periodically:
    A run held by a worker of *this* host whose process is certainly gone (a kill -9 of the
    previous service) is taken back at once instead of after its lease.
 2. Gateway and Locust processes the pipeline started carry ``OBSERVATORY_RUN_ID`` and
-   ``OBSERVATORY_OWNER`` in their environment and run in their own process groups, so they
-   outlive a killed service. A marked process is an orphan when its run is no longer active,
-   when the run is now held by another worker, or when its owner is certainly dead; orphans
-   get SIGTERM (their whole process group), then SIGKILL after a grace period.
+   ``OBSERVATORY_OWNER`` (the worker id) in their environment and run in their own process
+   groups, so they outlive a killed service. Only processes whose owner is a worker id for
+   this database are considered (never a CLI run's, another database's or another user's).
+   Such a process is an orphan when its owner is certainly dead, or when its owner is this
+   very process and the run is no longer active or is now held by someone else. Orphans get
+   SIGTERM (with their process group), then SIGKILL after a grace period.
 
 Queued runs are untouched: the worker claims them as usual.
 """
@@ -56,23 +58,28 @@ class RecoveryResult:
 class MarkedProcess:
     process: psutil.Process
     run_id: int
-    owner: str | None
+    owner: Owner | None  # None: not a service worker id (e.g. a CLI run's)
 
 
-def recover(settings: Settings, sessions: sessionmaker[Session]) -> RecoveryResult:
-    """One recovery pass: interrupted runs concluded, orphaned processes killed."""
-    interrupted = interrupt_expired(settings, sessions)
-    killed = kill_orphans(sessions)
+def recover(settings: Settings, sessions: sessionmaker[Session], database: str) -> RecoveryResult:
+    """One recovery pass: interrupted runs concluded, orphaned processes killed.
+
+    ``database`` is ``owner.database_id`` of the engine behind ``sessions``.
+    """
+    interrupted = interrupt_expired(settings, sessions, database)
+    killed = kill_orphans(sessions, database)
     return RecoveryResult(tuple(interrupted), tuple(killed))
 
 
-def interrupt_expired(settings: Settings, sessions: sessionmaker[Session]) -> list[int]:
+def interrupt_expired(
+    settings: Settings, sessions: sessionmaker[Session], database: str
+) -> list[int]:
     """Conclude as interrupted every run whose worker stopped; return their ids."""
     with transaction(sessions) as session:
         dead = _dead_local_owners(queue.active_owners(session).values())
         expired = queue.expire_leases(
             session,
-            recoverer=str(this_process("recovery")),
+            recoverer=str(this_process("recovery", database)),
             lease_s=settings.service.lease,
             dead_owners=dead,
         )
@@ -116,13 +123,13 @@ def marked_processes() -> list[MarkedProcess]:
             continue  # gone, or another user's process: never ours to touch
         run_id = env.get(RUN_ID_ENV, "")
         if run_id.isdigit() and process.pid != os.getpid():
-            found.append(MarkedProcess(process, int(run_id), env.get(OWNER_ENV)))
+            found.append(MarkedProcess(process, int(run_id), Owner.parse(env.get(OWNER_ENV))))
     return found
 
 
-def kill_orphans(sessions: sessionmaker[Session]) -> list[int]:
-    """Kill marked processes whose run is not held by their owner any more; return pids."""
-    marked = marked_processes()
+def kill_orphans(sessions: sessionmaker[Session], database: str) -> list[int]:
+    """Kill this database's marked processes that nobody owns any more; return their pids."""
+    marked = [m for m in marked_processes() if m.owner is not None and m.owner.db == database]
     if not marked:
         return []
     with transaction(sessions) as session:
@@ -139,12 +146,15 @@ def kill_orphans(sessions: sessionmaker[Session]) -> list[int]:
 
 
 def _is_orphan(marked: MarkedProcess, holders: dict[int, str | None]) -> bool:
-    if marked.run_id not in holders:
-        return True  # the run ended (or never existed): nothing should still load it
-    if marked.owner is None or holders[marked.run_id] != marked.owner:
-        return True  # another worker (or recovery) holds the run now
-    owner = Owner.parse(marked.owner)
-    return owner is not None and owner.is_dead()
+    owner = marked.owner
+    if owner is None:
+        return False
+    if owner.is_dead():
+        return True  # e.g. the service that started it was killed -9
+    if not owner.is_this_process():
+        return False  # a live service: its processes are its own business
+    # Ours, yet the run ended or another worker (or recovery) holds it: a leftover.
+    return holders.get(marked.run_id) != str(owner)
 
 
 def terminate(processes: list[psutil.Process], grace: float = KILL_GRACE_S) -> list[int]:

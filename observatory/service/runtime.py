@@ -26,6 +26,7 @@ from observatory.environment import host_facts, host_fingerprint
 from observatory.errors import ObservatoryError
 from observatory.notify.outbox import run_delivery_loop
 from observatory.service.app import create_app
+from observatory.service.owner import database_id
 from observatory.service.recovery import recover
 from observatory.service.retention import compact
 from observatory.service.scheduler import ScheduleRunner
@@ -61,10 +62,13 @@ class Service:
         self.host = host or settings.service.host
         self.port = settings.service.port if port is None else port
         self.fingerprint = host_fingerprint(host_facts())
+        self.database = database_id(engine)
         self.stop_runs = threading.Event()  # the pipeline's stop event: runs end aborted
         self.stop_rest = threading.Event()  # delivery and maintenance
         self.stopping = threading.Event()
-        self.worker = QueueWorker(settings, self.sessions, self.fingerprint, self.stop_runs)
+        self.worker = QueueWorker(
+            settings, self.sessions, self.fingerprint, self.stop_runs, database=self.database
+        )
         self.scheduler = ScheduleRunner(settings, self.sessions, self.fingerprint)
         self.with_worker, self.with_scheduler = worker, scheduler
         self._threads: dict[str, threading.Thread] = {}
@@ -120,7 +124,7 @@ class Service:
 
     def _recover(self) -> None:
         try:
-            result = recover(self.settings, self.sessions)
+            result = recover(self.settings, self.sessions, self.database)
         except ObservatoryError as exc:
             log.error("recovery pass failed: %s", exc)
             return

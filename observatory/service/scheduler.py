@@ -8,7 +8,8 @@ log it.
 
 Misfires (documented in docs/operations.md): a fire missed while the service was down runs
 once at start-up when it is less than ``MISFIRE_GRACE_S`` old (only the latest one:
-coalesced); older missed fires are skipped and logged. While running, APScheduler applies
+coalesced); older missed fires are skipped and logged. A schedule that never fired yet
+(just added to the config) waits for its next fire time. While running, APScheduler applies
 the same policy (``coalesce=True``, ``misfire_grace_time``). A fire is skipped (and logged)
 when the same build, scenarios and tag are still queued or running, so a 24-hour soak
 scheduled daily never piles up.
@@ -126,10 +127,16 @@ class ScheduleRunner:
         return self.enqueue(name, fire_time)
 
     def catch_up(self, name: str, now: datetime | None = None) -> int | None:
-        """At start-up: run the latest missed fire within the grace, log older ones skipped."""
+        """At start-up: run the latest missed fire within the grace, log older ones skipped.
+
+        A schedule that never fired (new in the config) starts with its next fire instead.
+        """
         now = now or utcnow()
         trigger = trigger_for(self.settings.schedules[name])
-        self._log_skipped(name, trigger, now)
+        last = self._last_fire(name)
+        if last is None:
+            return None
+        self._log_skipped(name, trigger, last, now)
         fire_time = latest_fire(trigger, now, self.grace_s)
         if fire_time is None:
             return None
@@ -138,13 +145,13 @@ class ScheduleRunner:
             log.info("schedule %s: ran the fire of %s missed while down", name, fire_time)
         return created
 
-    def _log_skipped(self, name: str, trigger: BaseTrigger, now: datetime) -> None:
+    def _last_fire(self, name: str) -> datetime | None:
         with transaction(self.sessions) as session:
-            last = session.scalar(
+            return session.scalar(
                 select(func.max(Validation.fire_time)).where(Validation.schedule == name)
             )
-        if last is None:
-            return
+
+    def _log_skipped(self, name: str, trigger: BaseTrigger, last: datetime, now: datetime) -> None:
         cutoff = now - timedelta(seconds=self.grace_s)
         missed = [t for t in fire_times(trigger, last + timedelta(microseconds=1), cutoff)]
         if missed:

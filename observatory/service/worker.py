@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from observatory.errors import ObservatoryError
-from observatory.pipeline import Outcome, RunContext, execute_run
+from observatory.pipeline import RunContext, execute_run
 from observatory.service.owner import this_process
 from observatory.settings import Settings
 from observatory.store import queue
@@ -26,7 +25,6 @@ from observatory.store.db import transaction
 log = logging.getLogger(__name__)
 
 POLL_S = 2.0  # idle slots look for work this often
-Execute = Callable[[int, RunContext], Outcome]
 
 
 class QueueWorker:
@@ -39,11 +37,13 @@ class QueueWorker:
         host_fingerprint: str,
         stop: threading.Event,
         *,
+        database: str,
         poll_s: float = POLL_S,
     ) -> None:
         self.settings = settings
         self.sessions = sessions
         self.host_fingerprint = host_fingerprint
+        self.database = database  # owner.database_id: part of every worker id
         self.stop = stop
         self.poll_s = poll_s
         self.wake = threading.Event()  # set by the API after queueing, to skip the poll wait
@@ -52,7 +52,7 @@ class QueueWorker:
 
     def start(self) -> None:
         for slot in range(self.settings.service.load_slots):
-            worker = str(this_process(f"slot{slot}"))
+            worker = str(this_process(f"slot{slot}", self.database))
             thread = threading.Thread(
                 target=self._loop, args=(worker,), name=f"worker-slot{slot}", daemon=True
             )

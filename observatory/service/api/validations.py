@@ -108,8 +108,10 @@ def _created(state: ServiceState, planned: Plan) -> ValidationCreated:
     with transaction(state.sessions) as session:
         runs = queries.validation_runs(session, [planned.validation_id])
     base = base_url(state.settings)
-    refs = [RunRef(id=r.id, scenario=r.scenario, role=r.role,
-                   report_url=f"{base}/runs/{r.id}/report") for r, _ in runs]  # fmt: skip
+    refs = [
+        RunRef(id=r.id, scenario=r.scenario, role=r.role, report_url=f"{base}/runs/{r.id}/report")
+        for r, _ in runs
+    ]
     by_id = {ref.id: ref for ref in refs}
     return ValidationCreated(
         validation_id=planned.validation_id,
