@@ -178,10 +178,19 @@ def chat(
 
 
 def embeddings(
-    user: ObservatoryUser, *, model: str, input: str | list[str], name: str | None = None
+    user: ObservatoryUser,
+    *,
+    model: str,
+    input: str | list[str],
+    encoding_format: str = "float",
+    name: str | None = None,
 ) -> bool:
-    """POST /v1/embeddings; True on success."""
-    body = {"model": model, "input": input}
+    """POST /v1/embeddings; True on success.
+
+    ``encoding_format`` is sent explicitly, as the OpenAI SDKs do: some gateways forward
+    an absent one as ``null``, which strict providers refuse.
+    """
+    body = {"model": model, "input": input, "encoding_format": encoding_format}
     return _post_json(user, "/v1/embeddings", body, name or "embeddings", ())
 
 
@@ -329,21 +338,10 @@ def _discard(raw: Any) -> None:
 
 def _header_extras(response: Any) -> Extras:
     st = plugin.state()
-    extras = Extras()
-    headers = getattr(response, "headers", None)
-    if st is None or headers is None:
-        return extras
-    extras.upstream_ms = _float(headers.get(st.config.upstream_header))
-    if st.config.overhead_header:
-        extras.overhead_header_ms = _float(headers.get(st.config.overhead_header))
-    return extras
-
-
-def _float(value: Any) -> float | None:
-    try:
-        return None if value is None else float(value)
-    except ValueError:
-        return None
+    if st is None:
+        return Extras()
+    upstream, own = st.header_timings(response)
+    return Extras(upstream_ms=upstream, overhead_header_ms=own)
 
 
 def _json_object(content: bytes) -> dict[str, Any]:

@@ -111,15 +111,16 @@ def _describe(exception: BaseException, response: Any) -> str:
     return text
 
 
-def _header_ms(response: Any, name: str | None) -> float | None:
-    headers = getattr(response, "headers", None)
-    if not name or headers is None:
-        return None
-    value = headers.get(name)
-    try:
-        return None if value is None else float(value)
-    except ValueError:
-        return None
+def _header_ms(headers: Any, names: tuple[str, ...]) -> float | None:
+    """The first of ``names`` present in ``headers``, as a float (None if absent or junk)."""
+    for name in names:
+        value = headers.get(name)
+        if value is not None:
+            try:
+                return float(value)
+            except ValueError:
+                return None
+    return None
 
 
 class MasterState:
@@ -223,6 +224,10 @@ class ProcessState:
         self.api_key = api_key
         self.secrets = [api_key] if api_key else []
         self.master: MasterState | None = None
+        # LiteLLM passes provider headers on with an "llm_provider-" prefix.
+        upstream = config.upstream_header
+        self._upstream_names = (upstream, f"llm_provider-{upstream}")
+        self._own_names = (config.overhead_header,) if config.overhead_header else ()
 
     def rebase(self, run_start: float) -> None:
         """Start the window grid at ``run_start`` (before any sample was recorded)."""
@@ -263,12 +268,18 @@ class ProcessState:
         if isinstance(extras, Extras):
             self._record_extras(name, now, response_time, offset_ms, extras)
             return
-        upstream = _header_ms(response, self.config.upstream_header)
+        upstream, own = self.header_timings(response)
         if upstream is not None:
             record(OVERHEAD, name, now, response_time - upstream)
-        own = _header_ms(response, self.config.overhead_header)
         if own is not None:
             record(OVERHEAD_HEADER, name, now, own)
+
+    def header_timings(self, response: Any) -> tuple[float | None, float | None]:
+        """(upstream service time, the gateway's own overhead) in ms, from the headers."""
+        headers = getattr(response, "headers", None)
+        if headers is None:
+            return None, None
+        return _header_ms(headers, self._upstream_names), _header_ms(headers, self._own_names)
 
     def _record_extras(
         self, name: str, now: float, response_time: float, offset_ms: float, extras: Extras
