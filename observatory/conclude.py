@@ -19,6 +19,7 @@ from observatory.analysis.rundata import RunData
 from observatory.analysis.verdict import Analysis, analyse
 from observatory.domain import Finding, RunStatus, Verdict
 from observatory.errors import ObservatoryError
+from observatory.notify.alert import AlertKind
 from observatory.notify.payload import AlertContext, build_alert, kind_for, report_url
 from observatory.report.load import load_report_input
 from observatory.report.render import render_run_report
@@ -122,13 +123,15 @@ def _store_verdict(
             run.verdict = analysis.verdict
             run.end_reason = run.end_reason or analysis.reason
             replace_findings(session, run_id, analysis.findings)
-        alerts.enqueue(
-            session,
-            build_alert(
-                _alert_context(session, run, settings, reason, analysis, crash), settings.slack
-            ),
-        )
+        context = _alert_context(session, run, settings, reason, analysis, crash)
+        if _worth_telling(run, context):
+            alerts.enqueue(session, build_alert(context, settings.slack))
         return run.verdict
+
+
+def _worth_telling(run: Run, context: AlertContext) -> bool:
+    """A baseline run is only news when it failed; its verdict is not a release decision."""
+    return run.role != "baseline" or context.kind in (AlertKind.ERROR, AlertKind.CRASH)
 
 
 def replace_findings(session: Session, run_id: int, findings: tuple[Finding, ...]) -> None:

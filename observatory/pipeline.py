@@ -194,7 +194,8 @@ def _check_end(
 ) -> _End | None:
     crash = gateway.crash()
     if crash is not None and ctx.settings.abort.on_crash:
-        return _End(RunStatus.DONE, f"gateway crashed: {crash.describe()}", crash.describe(), True)
+        detail = f"{crash.describe()}; last log lines:\n{crash.log_tail}"
+        return _End(RunStatus.DONE, f"gateway crashed: {crash.describe()}", detail, True)
     if ctx.stop.is_set():
         return _End(RunStatus.ABORTED, "stopped by the operator")
     if _cancel_requested(run.id, ctx):

@@ -26,6 +26,9 @@ from observatory.analysis.rundata import RunData
 GATEWAY = "gateway"
 MAX_POINTS = 720
 MIN_POINTS = 10
+# A slope over a few minutes, extrapolated to MB/hour, measures start-up allocation (pools,
+# caches, lazy imports), not a leak: below this span of steady samples it is unknown.
+MIN_SPAN_S = 600.0
 Z95 = 1.959963984540054
 
 
@@ -41,7 +44,9 @@ class Slope:
 
     @property
     def known(self) -> bool:
-        return self.points >= MIN_POINTS and math.isfinite(self.mb_per_h)
+        return (
+            self.points >= MIN_POINTS and self.span_s >= MIN_SPAN_S and math.isfinite(self.mb_per_h)
+        )
 
 
 def memory_column(*runs: RunData) -> str:

@@ -172,7 +172,8 @@ class ProgressPrinter:
 
 def format_progress(p: Progress) -> str:
     elapsed = format_duration(max(p.elapsed_s, 0.0)) if p.elapsed_s >= 1 else "0s"
-    left = format_duration(max(p.duration_s - p.elapsed_s, 0.0))
+    remaining = p.duration_s - p.elapsed_s
+    left = format_duration(remaining) if remaining >= 1 else "0s"
     parts = [f"run {p.run_id} {p.scenario} [{p.status}] {elapsed} elapsed, {left} left"]
     if p.rps is not None:
         parts.append(f"{p.rps:.1f} req/s")
