@@ -4,9 +4,10 @@ At start-up and then periodically:
 
 1. Runs whose lease expired (their worker stopped heartbeating) are taken back with
    ``queue.expire_leases`` - exactly one recovering host gets each - and concluded as
-   ``interrupted`` through ``conclude_run``: the windows already written are kept, the run
-   gets a partial report saying why, and its alert goes through the outbox whose dedupe key
-   allows one alert per run and kind, even if a recovery dies half-way and is redone.
+   ``interrupted`` through ``conclude_run``: the windows already written are kept (plus
+   those still in the run's local spool file), the run gets a partial report saying why,
+   and its alert goes through the outbox whose dedupe key allows one alert per run and
+   kind, even if a recovery dies half-way and is redone.
    A run held by a worker of *this* host whose process is certainly gone (a kill -9 of the
    previous service) is taken back at once instead of after its lease.
 2. Gateway and Locust processes the pipeline started carry ``OBSERVATORY_RUN_ID`` and
@@ -35,6 +36,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from observatory.conclude import conclude_run
 from observatory.domain import RunStatus
 from observatory.errors import ObservatoryError
+from observatory.ingest import SpoolIngest
+from observatory.load.spool import SPOOL_NAME
 from observatory.service.owner import Owner, this_process
 from observatory.settings import Settings
 from observatory.store import queue
@@ -66,15 +69,17 @@ def recover(settings: Settings, sessions: sessionmaker[Session], database: str) 
 
     ``database`` is ``owner.database_id`` of the engine behind ``sessions``.
     """
-    interrupted = interrupt_expired(settings, sessions, database)
+    expired, dead = take_back(settings, sessions, database)
+    # Processes first: a killed Locust stops writing, so its spool is complete when read.
     killed = kill_orphans(sessions, database)
+    interrupted = [r.run_id for r in expired if _interrupt(settings, sessions, r, dead)]
     return RecoveryResult(tuple(interrupted), tuple(killed))
 
 
-def interrupt_expired(
+def take_back(
     settings: Settings, sessions: sessionmaker[Session], database: str
-) -> list[int]:
-    """Conclude as interrupted every run whose worker stopped; return their ids."""
+) -> tuple[list[ExpiredRun], set[str]]:
+    """The runs whose worker stopped (lease expired or owner dead), now held by recovery."""
     with transaction(sessions) as session:
         dead = _dead_local_owners(queue.active_owners(session).values())
         expired = queue.expire_leases(
@@ -83,18 +88,32 @@ def interrupt_expired(
             lease_s=settings.service.lease,
             dead_owners=dead,
         )
-    done = []
-    for run in expired:
-        reason = _reason(run, run.owner in dead)
-        log.warning("run %s interrupted: %s", run.run_id, reason)
-        try:
-            conclude_run(run.run_id, settings, sessions, RunStatus.INTERRUPTED, reason, None)
-        except ObservatoryError as exc:
-            # Its recovery lease runs out and the next pass (here or on another host) retries.
-            log.error("run %s could not be concluded: %s", run.run_id, exc)
-            continue
-        done.append(run.run_id)
-    return done
+    return expired, dead
+
+
+def _interrupt(
+    settings: Settings, sessions: sessionmaker[Session], run: ExpiredRun, dead: set[str]
+) -> bool:
+    """Keep what the run measured, then conclude it interrupted (report, one alert)."""
+    reason = _reason(run, run.owner in dead)
+    log.warning("run %s interrupted: %s", run.run_id, reason)
+    try:
+        _ingest_spool(settings, sessions, run.run_id)
+        conclude_run(run.run_id, settings, sessions, RunStatus.INTERRUPTED, reason, None)
+    except ObservatoryError as exc:
+        # Its recovery lease runs out and the next pass (here or on another host) retries.
+        log.error("run %s could not be concluded: %s", run.run_id, exc)
+        return False
+    return True
+
+
+def _ingest_spool(settings: Settings, sessions: sessionmaker[Session], run_id: int) -> None:
+    """Windows the load generator spooled but the dead worker never stored (upserts: safe)."""
+    # The pipeline's run directory: data_dir/runs/<id> (see pipeline.execute_run).
+    spool = settings.data_dir / "runs" / str(run_id) / SPOOL_NAME
+    if spool.is_file():
+        stored = len(SpoolIngest(sessions, run_id).follow(spool))
+        log.info("run %s: %d spooled window record(s) read back", run_id, stored)
 
 
 def _dead_local_owners(owners: Iterable[str | None]) -> set[str]:
