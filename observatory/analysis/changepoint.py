@@ -5,13 +5,13 @@ The series is first reduced to at most ``MAX_POINTS`` bins (per minute for a
 then each change found between bins is refined back to window resolution.
 
 Test statistic: a likelihood ratio for one shift, divided by a noise factor
-estimated around a running smoother (which keeps level shifts out of the noise
-estimate, unlike the series' plain variance):
+estimated so that level shifts stay out of it (unlike the series' plain variance):
 - p99 (log scale, Gaussian): the squared standardised CUSUM over the long-run
-  variance sigma^2 (1 + rho) / (1 - rho); windows are autocorrelated, and a
-  scale that ignored it would let slow wander pass for change points;
+  variance sigma^2 (1 + rho) / (1 - rho), estimated from lag-1 and lag-2
+  differences; windows are autocorrelated, and a scale that ignored it would
+  let slow wander pass for change points;
 - errors (counts): the binomial log-likelihood ratio over the Pearson
-  dispersion (quasi-likelihood): errors come in bursts, and a Gaussian
+  dispersion around a running rate (quasi-likelihood): errors come in bursts, and a Gaussian
   approximation of sparse counts (0 or 1 failures per window) has tails far
   heavier than it admits.
 A split is kept while the statistic exceeds ``penalty_factor * log(n)``
@@ -26,9 +26,8 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage
 
-from observatory.analysis.bootstrap import Floats, lag1_autocorrelation
+from observatory.analysis.bootstrap import Floats
 
 MAX_POINTS = 1440
 MAX_CHANGES = 12
@@ -200,17 +199,29 @@ def _noise(num: Floats, den: Floats, counts: bool, smooth: int) -> float:
 
 
 def _long_run_var(y: Floats, smooth: int) -> float:
-    """Long-run variance of the noise around a running median of ``smooth`` points.
+    """Long-run variance of AR(1)-like noise, from lag-1 and lag-2 differences.
 
-    A running median keeps level shifts (edges), so they stay out of the residuals.
-    rho is the residuals' lag-1 autocorrelation; sigma^2 (1 + rho) / (1 - rho) is
-    n times the variance of a mean of n autocorrelated values.
+    Differences hardly notice a level shift (it spoils one or two of them, and the
+    largest 1 % are trimmed), while the series' own variance would swell with the
+    very change being looked for. For AR(1) noise var(d1) = 2 s^2 (1 - rho) and
+    var(d2) = 2 s^2 (1 - rho^2), so rho = var(d2) / var(d1) - 1, and
+    s^2 (1 + rho) / (1 - rho) is n times the variance of a mean of n values.
+    ``smooth`` (the shortest pair of segments) is also the least data worth estimating on.
     """
-    if y.size < 4:
+    if y.size < max(4, smooth):
         return 0.0
-    residuals = y - ndimage.median_filter(y, size=smooth, mode="nearest")
-    rho = min(max(lag1_autocorrelation(residuals), 0.0), 0.9)
-    return float(residuals.var()) * (1 + rho) / (1 - rho)
+    v1 = _trimmed_mean_square(np.diff(y))
+    v2 = _trimmed_mean_square(y[2:] - y[:-2])
+    if v1 <= 0:
+        return 0.0
+    rho = min(max(v2 / v1 - 1, 0.0), 0.9)
+    return v1 / (2 * (1 - rho)) * (1 + rho) / (1 - rho)
+
+
+def _trimmed_mean_square(d: Floats) -> float:
+    squares = np.sort(d**2)
+    kept = squares[: max(1, math.floor(squares.size * 0.99))]
+    return float(kept.mean())
 
 
 def _dispersion(failures: Floats, requests: Floats, smooth: int) -> float:

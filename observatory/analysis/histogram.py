@@ -26,7 +26,6 @@ import pyhdrh  # type: ignore[import-not-found]  # C extension of hdrhistogram
 from hdrh.codec import V2_COMPRESSION_COOKIE_BASE, V2_ENCODING_COOKIE_BASE, get_cookie_base
 from hdrh.histogram import HdrHistogram
 
-from observatory.analysis.bootstrap import Floats
 from observatory.errors import InputError
 
 PERCENTILES: Mapping[str, float] = {"p50": 50.0, "p95": 95.0, "p99": 99.0, "p999": 99.9}
@@ -107,17 +106,6 @@ def _rebuild(sums: Iterable[_Sum]) -> HdrHistogram | None:
         else:
             merged.add(histogram)
     return merged
-
-
-def values_ms(encoded: str) -> Floats:
-    """Every recorded value of one histogram, in ms (for tests and small reports)."""
-    histogram = HdrHistogram.decode(encoded)
-    values = [
-        item.value_iterated_to / 1000.0
-        for item in histogram.get_recorded_iterator()
-        for _ in range(item.count_at_value_iterated_to)
-    ]
-    return np.asarray(values, dtype=float)
 
 
 def describe(base: Mapping[str, float], cand: Mapping[str, float], column: str) -> str:
