@@ -132,8 +132,9 @@ def _handler(fake: FakeSlack) -> type[BaseHTTPRequestHandler]:
             fake.record(item)
             time.sleep(answer.delay + fake.delay)
             payload = "ok" if answer.body is None else answer.body
-            self._send(answer.status, payload, answer.headers)
+            # Decided before writing: the client may act on the answer before we return.
             item.acked = 200 <= answer.status < 300 and not answer.late
+            self._send(answer.status, payload, answer.headers)
 
         def _api(self, body: dict[str, Any], run: int | None, answer: Answer) -> None:
             if self.headers.get("Authorization") != f"Bearer {BOT_TOKEN}":
@@ -145,10 +146,10 @@ def _handler(fake: FakeSlack) -> type[BaseHTTPRequestHandler]:
             payload = answer.body
             if payload is None:
                 payload = {"ok": True, "channel": "C0RELEASES", "ts": ts}
-            self._send(answer.status, payload, answer.headers)
             ok = isinstance(payload, dict) and payload.get("ok") is True
             item.acked = answer.status == 200 and ok and not answer.late
             item.ts = ts if item.acked else None
+            self._send(answer.status, payload, answer.headers)
 
         def _send(self, status: int, payload: Any, headers: dict[str, str]) -> None:
             is_json = isinstance(payload, dict)
