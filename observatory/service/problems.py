@@ -35,7 +35,7 @@ class ApiError(Exception):
         super().__init__(message)
         self.status = status
         self.message = message
-        self.fields = [{"field": f, "message": message} for f in fields]
+        self.fields = [{"field": f, "message": message.removeprefix(f"{f}: ")} for f in fields]
         self.extra = extra or {}
         self.headers = headers
 
