@@ -14,7 +14,7 @@ from observatory.domain import AlertState
 from observatory.durations import parse_duration
 from observatory.errors import ConfigError, InputError, NotifyError
 from observatory.notify.outbox import deliver_due, run_delivery_loop
-from observatory.notify.payload import test_payload
+from observatory.notify.payload import sample_payload
 from observatory.notify.slack import make_target
 from observatory.store import alerts as store_alerts
 from observatory.store.db import transaction
@@ -81,7 +81,7 @@ def test_cmd(app: App) -> None:
     target = make_target(settings.slack)
     if target is None:
         raise ConfigError(NOT_CONFIGURED)
-    delivery = target.post(test_payload(settings.service.public_base_url))
+    delivery = target.post(sample_payload(settings.service.public_base_url))
     if not delivery.acknowledged:
         raise NotifyError(f"test message to {target.label} failed: {delivery.error}")
     ts = f" (ts {delivery.ts})" if delivery.ts else ""
