@@ -152,3 +152,22 @@ def test_display_is_downsampled_but_spikes_survive(tmp_path: Path) -> None:
     assert "one point per 25 s" in html
     rows = (tmp_path / "runs" / "1" / "windows.csv").read_text().count("\n") - 1
     assert rows == 4320  # the CSV keeps every window
+
+
+def test_a_run_without_data_or_verdict_still_renders(tmp_path: Path) -> None:
+    run = RunInfo(5, "chat", "error", None, "gateway never became ready", None, None, 600.0,
+                  60.0, 10.0)  # fmt: skip
+    analysis = StoredAnalysis(None, "", (), (), saturated=False)
+    inp = ReportInput(run, BuildInfo("b", "litellm", "1", "candidate", "pip"), analysis,
+                      RunData.empty())  # fmt: skip
+    html = render_run_report(inp, tmp_path).read_text()
+    assert '<section class="banner verdict-error"' in html
+    assert "gateway never became ready" in html
+    assert "No time series were recorded for this run." in html
+    assert _chart_data(html) == {"charts": []}
+    summary = json.loads((tmp_path / "runs" / "5" / "summary.json").read_text())
+    assert (summary["p99_ms"], summary["error_rate"], summary["memory_slope_mb_h"]) == (
+        None,
+        None,
+        None,
+    )
