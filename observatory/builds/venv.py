@@ -118,8 +118,14 @@ def ensure_venv(
     say = progress or log.info
     root = venvs_root(cache_dir)
     key = venv_key(spec)
+    published = root / key
+    # A shared lock suffices to reuse a complete venv, so a running gateway (which holds a
+    # shared lock for hours) never blocks another run of the same build.
+    with _key_lock(root, key, fcntl.LOCK_SH, say, f"a prune of {spec}"):
+        if _is_complete(published):
+            touch_last_used(published)
+            return published
     with _key_lock(root, key, fcntl.LOCK_EX, say, f"another provisioning of {spec}"):
-        published = root / key
         if _is_complete(published):
             touch_last_used(published)
             return published

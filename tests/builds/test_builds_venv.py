@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -185,4 +186,13 @@ def test_prune_skips_a_venv_in_use(tmp_path: Path) -> None:
     with hold_venv(path):
         assert prune(tmp_path, older_than=0) == []
         assert path.exists()
+        # A second run of the same build reuses the venv while the first still holds it.
+        reused: list[Path] = []
+        worker = threading.Thread(
+            target=lambda: reused.append(ensure_venv(parse_pip_spec(SIX), tmp_path)),
+            daemon=True,
+        )
+        worker.start()
+        worker.join(timeout=30)
+        assert reused == [path]
     assert [v.key for v in prune(tmp_path, older_than=0)] == [path.name]
