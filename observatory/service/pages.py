@@ -13,9 +13,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
-from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from markupsafe import escape
+from starlette.types import Receive, Scope, Send
 
 from observatory.report.assets import publish_static
 from observatory.report.findings import number
@@ -23,6 +24,7 @@ from observatory.report.format import duration
 from observatory.report.render import environment
 from observatory.service import queries
 from observatory.service.auth import require_read, state_of
+from observatory.service.problems import ApiError, error_body
 from observatory.service.state import ServiceState
 from observatory.service.views import report_file, reports_dir
 from observatory.store import queue
@@ -34,12 +36,30 @@ RECENT = 50
 router = APIRouter(include_in_schema=False, dependencies=[Depends(require_read)])
 
 
+class ReadProtectedFiles(StaticFiles):
+    """Static files behind the read token when ``service.read_auth`` is on.
+
+    Mounted apps bypass router dependencies, so the check is made here.
+    """
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            try:
+                require_read(Request(scope))
+            except ApiError as exc:
+                body = error_body(exc.message)
+                await JSONResponse(body, exc.status, headers=exc.headers)(scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
+
+
 def mount_static(app: FastAPI) -> None:
     """Serve the shared assets and the static report tree (published now if missing)."""
     settings = app.state.service.settings
     static = publish_static(reports_dir(settings))
     app.mount("/static", StaticFiles(directory=static), name="static")
-    app.mount("/reports", StaticFiles(directory=reports_dir(settings), html=True), name="reports")
+    reports = ReadProtectedFiles(directory=reports_dir(settings), html=True)
+    app.mount("/reports", reports, name="reports")
 
 
 @router.get("/", response_class=HTMLResponse)

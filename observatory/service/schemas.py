@@ -7,9 +7,9 @@ in, and a typo is an error rather than silently ignored.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
 
 from observatory.durations import parse_duration
 from observatory.errors import InputError
@@ -34,7 +34,10 @@ class ValidationBody(BaseModel):
         "gateway's package such as 'litellm==1.81.9'.",
     )
     scenarios: list[str] = Field(min_length=1, max_length=50, description="Scenario names.")
-    duration: float | None = Field(
+    duration: Annotated[
+        float | None,
+        WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "number"}, {"type": "null"}]}),
+    ] = Field(
         default=None,
         description="Override the scenarios' duration: '5m', '24h' or seconds (1s..7d).",
     )

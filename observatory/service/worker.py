@@ -4,8 +4,9 @@ One load slot per host by default: two load runs on one host compete for its CPU
 spoil each other's numbers. Hosts sharing a database each have their own slots; claiming
 (``store.queue.claim_next``) makes sure each run is taken once.
 
-Stopping: ``stop`` is the pipeline's stop event too, so a stopping service ends its runs
-``aborted`` with their data kept, and no slot claims anything afterwards.
+Stopping: when ``stop`` is set no slot claims anything more, and each run's stop event is
+set (by its ``LeaseKeeper``), so a stopping service ends its runs ``aborted`` with their
+data kept.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from observatory.errors import ObservatoryError
 from observatory.pipeline import RunContext, execute_run
+from observatory.service.lease import LeaseKeeper
 from observatory.service.owner import this_process
 from observatory.settings import Settings
 from observatory.store import queue
@@ -97,9 +99,12 @@ class QueueWorker:
     def _execute(self, worker: str, run_id: int) -> None:
         log.info("worker %s executes run %s", worker, run_id)
         self.current[worker] = run_id
-        ctx = RunContext(self.settings, self.sessions, worker=worker, stop=self.stop)
+        run_stop = threading.Event()  # set by the keeper: service stopping, or lease lost
+        ctx = RunContext(self.settings, self.sessions, worker=worker, stop=run_stop)
+        lease_s = self.settings.service.lease
         try:
-            outcome = execute_run(run_id, ctx)
+            with LeaseKeeper(self.sessions, run_id, worker, lease_s, self.stop, run_stop):
+                outcome = execute_run(run_id, ctx)
             log.info("run %s ended %s: %s", run_id, outcome.status, outcome.reason)
         except Exception:
             # A bug must not kill the slot: the run's lease expires and recovery ends it.

@@ -152,6 +152,25 @@ def expire_leases(
     return [found[run_id] for run_id in sorted(taken)]
 
 
+def renew_lease(
+    session: Session, run_id: int, worker: str, lease_s: float, now: datetime | None = None
+) -> bool:
+    """Extend ``worker``'s lease on an active run; False when it no longer holds the run.
+
+    Fenced on ``claimed_by``: once recovery took a run back, its old worker cannot extend
+    (and so cannot keep) it any more.
+    """
+    lease_until = (now or utcnow()) + timedelta(seconds=lease_s)
+    renewed = session.scalar(
+        update(Run)
+        .where(Run.id == run_id, Run.claimed_by == worker, Run.status.in_(ACTIVE_STATUSES))
+        .values(lease_until=lease_until)
+        .returning(Run.id),
+        execution_options={"synchronize_session": False},
+    )
+    return renewed is not None
+
+
 def queued_runs(session: Session, limit: int = 200) -> Sequence[Run]:
     """Queued runs in claim order (oldest first)."""
     query = select(Run).where(Run.status == RunStatus.QUEUED).order_by(Run.id).limit(limit)

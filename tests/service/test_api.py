@@ -150,8 +150,11 @@ def test_read_auth_protects_reads_but_not_healthz(
         assert anonymous.get("/api/v1/runs").status_code == 401
         assert anonymous.get("/api/v1/queue").status_code == 401
         assert anonymous.get("/").status_code == 401
+        assert anonymous.get("/runs/1/report").status_code == 401
+        assert anonymous.get("/reports/static/report.css").status_code == 401
         assert authorised.get("/api/v1/runs").status_code == 200
         assert authorised.get("/").status_code == 200
+        assert authorised.get("/reports/static/report.css").status_code == 200
         assert anonymous.get("/api/v1/healthz").status_code == 200
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 import threading
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -13,6 +14,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from observatory.domain import RunStatus, TriggerSource
+from observatory.service.lease import LeaseKeeper
 from observatory.settings import Settings
 from observatory.store import queue
 from observatory.store.db import transaction
@@ -169,3 +171,55 @@ def test_fifty_runs_four_worker_processes_each_run_claimed_once(
         owners = {row.id: row.claimed_by for row in session.execute(select(Run.id, Run.claimed_by))}
     for name, claimed in reports.items():
         assert all(owners[run_id] == name for run_id in claimed)
+
+
+def test_only_the_holder_renews_a_lease(
+    sessions: sessionmaker[Session], settings: Settings
+) -> None:
+    base, _ = _plan(sessions, settings, "a")
+    _claim(sessions, worker="w")
+    later = utcnow() + timedelta(minutes=10)
+    with transaction(sessions) as session:
+        assert queue.renew_lease(session, base, "w", 60, now=later)
+        assert not queue.renew_lease(session, base, "intruder", 60)
+    with transaction(sessions) as session:
+        run = session.get(Run, base)
+        assert run is not None
+        assert run.lease_until == later + timedelta(seconds=60)
+        queue.expire_leases(session, later + timedelta(minutes=5), recoverer="r")
+    with transaction(sessions) as session:
+        assert not queue.renew_lease(session, base, "w", 60), "taken back: fenced"
+
+
+def _lease(sessions: sessionmaker[Session], run_id: int) -> Any:
+    with transaction(sessions) as session:
+        run = session.get(Run, run_id)
+        assert run is not None
+        return run.lease_until
+
+
+def test_the_lease_keeper_renews_and_stops_a_run_taken_back(
+    sessions: sessionmaker[Session], settings: Settings
+) -> None:
+    base, _ = _plan(sessions, settings, "a")
+    _claim(sessions, worker="w")
+    service_stop, run_stop = threading.Event(), threading.Event()
+    with LeaseKeeper(sessions, base, "w", 1.2, service_stop, run_stop):
+        time.sleep(1.6)
+        lease = _lease(sessions, base)
+        assert utcnow() < lease <= utcnow() + timedelta(seconds=1.2), "renewed by the keeper"
+        assert not run_stop.is_set()
+        with transaction(sessions) as session:
+            assert queue.expire_leases(session, dead_owners={"w"}, recoverer="r")
+        assert run_stop.wait(5), "a run taken back is stopped"
+
+
+def test_the_lease_keeper_passes_a_service_stop_to_the_run(
+    sessions: sessionmaker[Session], settings: Settings
+) -> None:
+    base, _ = _plan(sessions, settings, "a")
+    _claim(sessions, worker="w")
+    service_stop, run_stop = threading.Event(), threading.Event()
+    with LeaseKeeper(sessions, base, "w", 60, service_stop, run_stop):
+        service_stop.set()
+        assert run_stop.wait(5)
