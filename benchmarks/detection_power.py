@@ -145,6 +145,9 @@ class Rate:
         return f"{self.hits / self.n:6.1%} [{self.low:.1%}, {self.high:.1%}] ({self.hits}/{self.n})"
 
 
+Scores = dict[str, dict[str, Rate]]
+
+
 def pairs_of(runs: Sequence[RunData]) -> list[tuple[RunData, RunData]]:
     """Disjoint consecutive pairs: (run 0, run 1), (run 2, run 3), ..."""
     return [(runs[i], runs[i + 1]) for i in range(0, len(runs) - 1, 2)]
@@ -162,11 +165,9 @@ def tune(pairs: Sequence[tuple[RunData, RunData]]) -> float:
     return SCALES[-1]
 
 
-def score(
-    pairs: Sequence[tuple[RunData, RunData]], th: ThresholdSettings, seed: int = 0
-) -> dict[str, dict[str, Rate]]:
+def score(pairs: Sequence[tuple[RunData, RunData]], th: ThresholdSettings, seed: int = 0) -> Scores:
     """Per scenario: how often the analysis and the naive t-test flag the pair."""
-    out: dict[str, dict[str, Rate]] = {}
+    out: Scores = {}
     for scenario, inject in SCENARIOS.items():
         ours = naive = 0
         for i, (base, run) in enumerate(pairs):
@@ -185,7 +186,14 @@ def score(
     return out
 
 
-def evaluate(runs: Sequence[RunData]) -> dict[str, object]:
+@dataclass
+class Evaluation:
+    scale: float  # the tuned common scale of the default thresholds
+    tuned: Scores  # scored on the second half with the tuned thresholds
+    defaults: Scores  # scored on the second half with the defaults (scale 1)
+
+
+def evaluate(runs: Sequence[RunData]) -> Evaluation:
     """Tune on the first half of the pairs, score on the second half."""
     pairs = pairs_of(runs)
     half = len(pairs) // 2
@@ -193,18 +201,16 @@ def evaluate(runs: Sequence[RunData]) -> dict[str, object]:
     scale = tune(pairs[:half])
     scored = score(pairs[half:], scaled_thresholds(scale))
     defaults = score(pairs[half:], ThresholdSettings()) if scale != 1.0 else scored
-    return {"scale": scale, "tuned": scored, "defaults": defaults}
+    return Evaluation(scale=scale, tuned=scored, defaults=defaults)
 
 
-def _table(result: dict[str, object]) -> str:
+def _table(result: Evaluation) -> str:
     lines = [
-        f"| scenario | target | analysis (tuned, x{result['scale']}) | analysis (defaults) "
+        f"| scenario | target | analysis (tuned, x{result.scale:g}) | analysis (defaults) "
         "| naive t-test |",
         "| --- | --- | --- | --- | --- |",
     ]
-    tuned = result["tuned"]
-    defaults = result["defaults"]
-    assert isinstance(tuned, dict) and isinstance(defaults, dict)
+    tuned, defaults = result.tuned, result.defaults
     for scenario, target in TARGETS.items():
         kind = "<=" if scenario == "aa" else ">="
         lines.append(
@@ -233,7 +239,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"took {time.perf_counter() - started:.0f} s")
     if args.json:
         with open(args.json, "w", encoding="utf-8") as out:
-            json.dump(result, out, default=asdict, indent=2)
+            json.dump(asdict(result), out, indent=2)
     return 0
 
 

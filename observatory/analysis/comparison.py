@@ -3,10 +3,12 @@
 A finding is a regression only when the change is practically large (beyond the
 metric's threshold) AND statistically clear: its Mann-Whitney p-value survives
 Benjamini-Hochberg across the family, and its block-bootstrap interval excludes
-zero (the rank test treats windows as independent; the block bootstrap does not,
-so requiring both keeps autocorrelated runs from looking more certain than they
-are). Improvements are judged the same way in the other direction. A change beyond
-the threshold without that evidence is inconclusive, never unchanged.
+every change smaller than half the threshold (the rank test sees windows, the
+block bootstrap sees the run's autocorrelation; requiring both keeps noisy or
+autocorrelated runs from looking more certain than they are). Baseline-free
+("strict") evidence needs its whole interval beyond the threshold. Improvements
+are judged the same way in the other direction. A change beyond the threshold
+without that evidence is inconclusive, never unchanged.
 """
 
 from __future__ import annotations
@@ -27,6 +29,11 @@ from observatory.domain import Finding, FindingVerdict
 # Metrics whose change is shown as a difference (percentage points, MB/h);
 # every other delta is relative (candidate / baseline - 1).
 ABSOLUTE_DELTA = frozenset({"error_rate", "late_rate", "memory_slope"})
+# The interval must exclude changes smaller than this share of the threshold: "the
+# best estimate is beyond the threshold, and the change is surely at least half of
+# it". With zero here, a noisy metric (p99 of a low-rate name in a short run) would
+# be flagged whenever noise pushed it past the threshold and a little beyond zero.
+MIN_EFFECT = 0.5
 SEVERITY = {
     FindingVerdict.REGRESSION: 0,
     FindingVerdict.INCONCLUSIVE: 1,
@@ -193,7 +200,7 @@ def verdict_of(e: Evidence, q: float, limits: Limits) -> FindingVerdict:
         (-e.worse, FindingVerdict.IMPROVEMENT),
     ):
         if exceeds(threshold, e.relative, e.absolute, direction):
-            bound = _shown_threshold(e, limits) if e.strict else 0.0
+            bound = _shown_threshold(e, limits) * (1.0 if e.strict else MIN_EFFECT)
             clear = q <= limits.fdr and _interval_clears(e, direction, bound)
             return verdict if clear else FindingVerdict.INCONCLUSIVE
     return FindingVerdict.UNCHANGED

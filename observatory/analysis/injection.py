@@ -24,10 +24,13 @@ def scale_latency(
     columns: Sequence[str] = TAIL_COLUMNS,
     names: Sequence[str] | None = None,
     from_s: float = 0.0,
+    until_s: float = math.inf,
 ) -> RunData:
     """Multiply latency percentiles (by default the tail: p99 and above) by ``factor``."""
     windows = run.windows.copy()
-    rows = (windows["series"] == Series.LATENCY) & (windows["t"] >= from_s)
+    rows = (
+        (windows["series"] == Series.LATENCY) & (windows["t"] >= from_s) & (windows["t"] < until_s)
+    )
     if names is not None:
         rows &= windows["name"].isin(list(names))
     for column in columns:

@@ -29,6 +29,7 @@ from observatory.analysis.metrics import (
 from observatory.analysis.rundata import RunData
 from observatory.analysis.thresholds import Limits, exceeds
 from observatory.domain import FaultPhase, Finding, FindingVerdict, Series
+from observatory.settings import MetricThreshold
 
 IMPACT = ".impact."
 SMOOTH_WINDOWS = 3  # recovery needs three windows in a row back to normal (median)
@@ -134,34 +135,53 @@ def _back_to_normal(pv: PhaseViews, limits: Limits) -> list[float | None]:
 
 
 def _error_back(pv: PhaseViews, limits: Limits) -> float | None:
+    before = _rolling_rate(pv.before)
+    after = _rolling_rate(pv.after)
     calm = error_sample(pv.before, OVERALL).value() / 100
-    rows = latency_rows(pv.after, OVERALL).groupby("t", sort=True)[["failures", "count"]].sum()
-    if math.isnan(calm) or rows.empty:
+    if math.isnan(calm) or before.empty or after.empty:
         return None
+    return _settled(before, after, calm, limits.of("error_rate"))
+
+
+def _rolling_rate(run: RunView) -> pd.Series:
+    """Failures / requests over the last SMOOTH_WINDOWS windows, indexed by window start."""
+    rows = latency_rows(run, OVERALL).groupby("t", sort=True)[["failures", "count"]].sum()
     roll = rows.rolling(SMOOTH_WINDOWS, min_periods=1).sum()
-    rate = (roll["failures"] / roll["count"].where(roll["count"] > 0)).to_numpy()
-    threshold = limits.of("error_rate")
-    ok = [
-        not exceeds(threshold, r / calm - 1 if calm > 0 else math.inf, r - calm, +1) for r in rate
-    ]
-    return _first_settled(rows.index.to_numpy(dtype=float), np.array(ok))
+    rate: pd.Series = roll["failures"] / roll["count"].where(roll["count"] > 0)
+    return rate
 
 
 def _p99_back(pv: PhaseViews, name: str, limits: Limits) -> float | None:
-    before = pv.before.rows(Series.LATENCY, name)["p99"].to_numpy(dtype=float)
-    after = pv.after.rows(Series.LATENCY, name)
-    if before.size == 0 or after.empty:
+    before = _rolling_p99(pv.before, name)
+    after = _rolling_p99(pv.after, name)
+    if before.empty or after.empty:
         return None
-    calm = float(np.nanmedian(before))
-    smooth = (
-        pd.Series(after["p99"].to_numpy(dtype=float))
-        .rolling(SMOOTH_WINDOWS, min_periods=1)
-        .median()
-        .to_numpy()
+    calm = float(np.nanmedian(pv.before.rows(Series.LATENCY, name)["p99"].to_numpy(dtype=float)))
+    return _settled(before, after, calm, limits.of("latency_p99"))
+
+
+def _rolling_p99(run: RunView, name: str) -> pd.Series:
+    rows = run.rows(Series.LATENCY, name)
+    values = pd.Series(rows["p99"].to_numpy(dtype=float), index=rows["t"].to_numpy(dtype=float))
+    return values.rolling(SMOOTH_WINDOWS, min_periods=1).median()
+
+
+def _settled(
+    before: pd.Series, after: pd.Series, calm: float, threshold: MetricThreshold
+) -> float | None:
+    """When the smoothed series is back to normal: within the calm period's own range
+    (its 95th percentile, same smoothing: noise is not a slow recovery) or within the
+    practical threshold of the calm level."""
+    usual = float(np.nanquantile(before.to_numpy(dtype=float), 0.95))
+    values = after.to_numpy(dtype=float)
+    ok = np.array(
+        [
+            v <= usual
+            or not exceeds(threshold, v / calm - 1 if calm > 0 else math.inf, v - calm, +1)
+            for v in values
+        ]
     )
-    threshold = limits.of("latency_p99")
-    ok = np.array([not exceeds(threshold, v / calm - 1, v - calm, +1) for v in smooth])
-    return _first_settled(after["t"].to_numpy(dtype=float), ok)
+    return _first_settled(after.index.to_numpy(dtype=float), ok)
 
 
 def _first_settled(t: np.ndarray, ok: np.ndarray) -> float | None:

@@ -96,8 +96,6 @@ def test_describe() -> None:
     assert slower.describe() == "p99 of chat fell from 250 ms to 120 ms at 90 s"
 
 
-@pytest.mark.parametrize(
-    ("seconds", "text"), [(45, "45 s"), (3660, "61 min"), (7500, "2 h 5 min")]
-)
+@pytest.mark.parametrize(("seconds", "text"), [(45, "45 s"), (3660, "61 min"), (7500, "2 h 5 min")])
 def test_format_offset(seconds: float, text: str) -> None:
     assert format_offset(seconds) == text

@@ -44,7 +44,9 @@ def test_merge_is_exact_against_all_values() -> None:
     merged = merged_percentiles([b for b, _ in recorded])
     # HDR with 3 significant digits: within 0.1 % of the exact percentile of all values
     for key, q in (("p50", 50), ("p99", 99)):
-        assert merged[key] == pytest.approx(np.percentile(values, q, method="inverted_cdf"), rel=2e-3)
+        assert merged[key] == pytest.approx(
+            np.percentile(values, q, method="inverted_cdf"), rel=2e-3
+        )
 
 
 def test_histograms_with_different_ranges_still_merge() -> None:
