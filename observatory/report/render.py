@@ -116,20 +116,32 @@ def banner(inp: ReportInput) -> dict[str, str]:
     verdict = inp.analysis.verdict or inp.run.verdict
     label = str(verdict) if verdict else inp.run.status
     reason = inp.analysis.reason or inp.run.end_reason or ""
-    if inp.analysis.saturated:
+    if inp.analysis.saturated and "saturated" not in reason:
         reason = f"{reason} (load generator saturated: measurements are not trustworthy)".strip()
     return {"kind": label, "label": label.replace("_", " ").upper(), "reason": reason}
 
 
 def environment_rows(inp: ReportInput) -> list[dict[str, Any]]:
     """Candidate vs baseline environment, key by key, with differences flagged."""
-    cand = dict(inp.run.environment)
-    base = dict(inp.baseline.environment) if inp.baseline else {}
+    cand = _flatten(redact(dict(inp.run.environment)))
+    base = _flatten(redact(dict(inp.baseline.environment))) if inp.baseline else {}
     rows = []
     for key in sorted(set(cand) | set(base)):
         c, b = _text(cand.get(key)), _text(base.get(key)) if inp.baseline else ""
         rows.append({"key": key, "candidate": c, "baseline": b, "differs": bool(base) and c != b})
     return rows
+
+
+def _flatten(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested fingerprints as dotted keys ("gateway.version"), so differences line up."""
+    flat: dict[str, Any] = {}
+    for key, value in values.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(_flatten(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat
 
 
 def _text(value: Any) -> str:

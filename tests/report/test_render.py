@@ -92,6 +92,7 @@ def test_secrets_never_reach_the_files(
     assert "master_key" in html  # the key is shown, its value is not
     assert "&lt;redacted&gt;" in html
     assert "max_tokens" in html  # not every key with "token" in it is a secret
+    assert "gateway.master_key" in html  # nested fingerprints are flattened, then redacted
 
 
 def test_findings_sorted_and_charts_marked(
