@@ -10,7 +10,7 @@ import random
 
 from locust import task
 
-from observatory.load.helpers import ObservatoryUser, chat, param, params, pick, prompt
+from observatory.load.helpers import ObservatoryUser, Weighted, chat, param, params, prompt
 
 
 def settings(values: dict[str, object]) -> tuple[dict[str, float], int, int]:
@@ -23,7 +23,8 @@ settings(params())  # bad parameters fail the run's start-up, not every request
 
 class ChatUser(ObservatoryUser):
     def on_start(self) -> None:
-        self.models, self.prompt_tokens, self.max_tokens = settings(params(self))
+        models, self.prompt_tokens, self.max_tokens = settings(params(self))
+        self.models = Weighted(models)
         self.rng = random.Random()
         super().on_start()
 
@@ -32,7 +33,7 @@ class ChatUser(ObservatoryUser):
         text = prompt(self.prompt_tokens, self.rng)
         chat(
             self,
-            model=pick(self.models, self.rng),
+            model=self.models.draw(self.rng),
             messages=[{"role": "user", "content": text}],
             max_tokens=self.max_tokens,
         )

@@ -22,17 +22,24 @@ from locust import task
 from observatory.errors import InputError
 from observatory.load.helpers import (
     ObservatoryUser,
+    Weighted,
     anthropic_messages,
     chat,
     embeddings,
     param,
     params,
-    pick,
     prompt,
     responses,
 )
 
-KINDS = ("chat", "chat_stream", "embeddings", "responses", "messages")
+DEFAULT_WEIGHTS = {
+    "chat": 0.45,
+    "chat_stream": 0.30,
+    "embeddings": 0.15,
+    "responses": 0.05,
+    "messages": 0.05,
+}
+KINDS = tuple(DEFAULT_WEIGHTS)
 
 
 @dataclass(frozen=True)
@@ -54,7 +61,7 @@ def _weights(values: dict[str, object], name: str, default: dict[str, float]) ->
 
 
 def settings(values: dict[str, object]) -> Mix:
-    weights = _weights(values, "weights", dict(zip(KINDS, (0.45, 0.30, 0.15, 0.05, 0.05))))
+    weights = _weights(values, "weights", DEFAULT_WEIGHTS)
     unknown = sorted(set(weights) - set(KINDS))
     if unknown:
         raise InputError(f"scenario param 'weights': unknown kind(s) {unknown}; known: {KINDS}")
@@ -78,15 +85,16 @@ class MixedUser(ObservatoryUser):
     def on_start(self) -> None:
         self.mix = settings(params(self))
         self.rng = random.Random()
+        self.kinds = Weighted(self.mix.weights)
+        self.models = Weighted(self.mix.models)
+        self.sizes = Weighted(self.mix.sizes)
         self.send: dict[str, Callable[[str], bool]] = {
             "chat": lambda text: self._chat(text, stream=False),
             "chat_stream": lambda text: self._chat(text, stream=True),
-            "embeddings": lambda text: embeddings(
-                self, model=self.mix.embedding_model, input=text
-            ),
+            "embeddings": lambda text: embeddings(self, model=self.mix.embedding_model, input=text),
             "responses": lambda text: responses(
                 self,
-                model=pick(self.mix.models, self.rng),
+                model=self.models.draw(self.rng),
                 input=text,
                 max_output_tokens=self.mix.max_tokens,
             ),
@@ -103,7 +111,7 @@ class MixedUser(ObservatoryUser):
     def _chat(self, text: str, *, stream: bool) -> bool:
         return chat(
             self,
-            model=pick(self.mix.models, self.rng),
+            model=self.models.draw(self.rng),
             messages=[{"role": "user", "content": text}],
             max_tokens=self.mix.max_tokens,
             stream=stream,
@@ -111,6 +119,6 @@ class MixedUser(ObservatoryUser):
 
     @task
     def one_request(self) -> None:
-        kind = pick(self.mix.weights, self.rng)
-        text = prompt(int(pick(self.mix.sizes, self.rng)), self.rng)
+        kind = self.kinds.draw(self.rng)
+        text = prompt(int(self.sizes.draw(self.rng)), self.rng)
         self.send[kind](text)

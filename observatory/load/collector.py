@@ -51,6 +51,17 @@ class Totals:
     windows_written: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Requests, failures and p99 (over all names) of one window, for the live status."""
+
+    requests: int
+    failures: int
+    p99_ms: float
+    length_s: float
+    saturated: bool
+
+
 class Collector:
     """Merges worker deltas per window; ``due`` returns the windows ready to be written."""
 
@@ -96,14 +107,23 @@ class Collector:
             out.append(self._complete())
         return out
 
-    def latest(self, now: float) -> CompletedWindow | None:
-        """A provisional view of the newest window that has ended, for the live status."""
+    def latest(self, now: float) -> Snapshot | None:
+        """Latency of the newest window that has ended (provisional), for the live status."""
         last = self.grid.last_index
         index = last if now >= self.grid.end(last) else self.grid.index(now) - 1
         window = self._open.get(index)
         if index >= self._next and window is not None:
-            return self._build(index, window)
-        return self._last
+            merged = Histogram()
+            count = failures = 0
+            for (series, _), entry in window.entries.items():
+                if series == LATENCY:
+                    merged.merge(entry.histogram)
+                    count += entry.count
+                    failures += entry.failures
+            saturated = bool(window.saturation)
+            return Snapshot(count, failures, merged.percentile_ms(99.0), self.grid.length(index),
+                            saturated)  # fmt: skip
+        return None if self._last is None else _snapshot(self._last)
 
     # internals
 
@@ -170,6 +190,17 @@ class Collector:
             entries=entries,
             errors=errors,
         )
+
+
+def _snapshot(window: CompletedWindow) -> Snapshot:
+    latency = [e for e in window.entries if e.series == LATENCY]
+    return Snapshot(
+        requests=sum(e.count for e in latency),
+        failures=sum(e.failures for e in latency),
+        p99_ms=max((e.p99 for e in latency), default=0.0),  # the worst name's p99
+        length_s=window.length_s,
+        saturated=window.saturated,
+    )
 
 
 def _entry(series: str, name: str, merged: _Merged) -> WindowEntry:

@@ -14,7 +14,8 @@ pacing assigned, and its latency counts from it.
 
 from __future__ import annotations
 
-import json
+import bisect
+import itertools
 import os
 import random
 import time
@@ -27,11 +28,12 @@ from locust import FastHttpUser
 from observatory.errors import InputError
 from observatory.load import plugin
 from observatory.load.config import CONFIG_ENV, LoadConfig
-from observatory.load.plugin import EXTRAS_KEY, INTENDED_KEY, Extras
+from observatory.load.plugin import EXTRAS_KEY, INTENDED_KEY, USAGE_KEY, Extras
 from observatory.load.sse import BadBodyError, SseParser
 
 __all__ = [
     "ObservatoryUser",
+    "Weighted",
     "anthropic_messages",
     "chat",
     "embeddings",
@@ -122,13 +124,23 @@ def param(values: Mapping[str, Any], name: str, default: _T) -> _T:
 
 
 def _auth_headers(anthropic: bool = False) -> dict[str, str]:
+    """The request headers of this process's run (built once; Locust copies them)."""
     st = plugin.state()
-    headers = {"Content-Type": "application/json"}
-    if st is not None and st.api_key:
-        headers["Authorization"] = f"Bearer {st.api_key}"
-    if anthropic:
-        headers["anthropic-version"] = ANTHROPIC_VERSION
+    key = (id(st), anthropic)
+    headers = _HEADERS.get(key)
+    if headers is None:
+        headers = {"Content-Type": "application/json"}
+        if st is not None and st.api_key:
+            headers["Authorization"] = f"Bearer {st.api_key}"
+        if anthropic:
+            headers["anthropic-version"] = ANTHROPIC_VERSION
+        if len(_HEADERS) > 8:  # one run per process in practice; stay bounded anyway
+            _HEADERS.clear()
+        _HEADERS[key] = headers
     return headers
+
+
+_HEADERS: dict[tuple[int, bool], dict[str, str]] = {}
 
 
 def prompt(tokens: int, rng: random.Random | None = None) -> str:
@@ -146,10 +158,25 @@ def prompt(tokens: int, rng: random.Random | None = None) -> str:
 _PROMPTS: dict[int, list[str]] = {}
 
 
+class Weighted:
+    """Draws keys with probability proportional to their weights (built once per user)."""
+
+    def __init__(self, weights: Mapping[str, float]) -> None:
+        self.keys: Sequence[str] = list(weights)
+        self._cumulative = list(itertools.accumulate(float(weights[k]) for k in self.keys))
+        if not self.keys or self._cumulative[-1] <= 0:
+            raise InputError(f"weights need a positive total, got {dict(weights)!r}")
+
+    def draw(self, rng: random.Random | None = None) -> str:
+        if len(self.keys) == 1:
+            return self.keys[0]
+        point = (rng or random).random() * self._cumulative[-1]
+        return self.keys[bisect.bisect_right(self._cumulative, point)]
+
+
 def pick(weights: Mapping[str, float], rng: random.Random | None = None) -> str:
     """One key of ``weights``, drawn with probability proportional to its weight."""
-    keys: Sequence[str] = list(weights)
-    return (rng or random).choices(keys, weights=[float(weights[k]) for k in keys])[0]
+    return Weighted(weights).draw(rng)
 
 
 # the API calls
@@ -165,7 +192,7 @@ def chat(
     name: str | None = None,
     **extra: Any,
 ) -> bool:
-    """POST /v1/chat/completions (SSE with usage when ``stream``); True on success."""
+    """POST /v1/chat/completions (SSE with usage when ``stream``); True on a 2xx/3xx."""
     body: dict[str, Any] = {"model": model, "messages": messages, **extra}
     if max_tokens is not None:
         body["max_tokens"] = max_tokens
@@ -185,7 +212,7 @@ def embeddings(
     encoding_format: str = "float",
     name: str | None = None,
 ) -> bool:
-    """POST /v1/embeddings; True on success.
+    """POST /v1/embeddings; True on a 2xx/3xx (a bad body is still recorded as a failure).
 
     ``encoding_format`` is sent explicitly, as the OpenAI SDKs do: some gateways forward
     an absent one as ``null``, which strict providers refuse.
@@ -203,7 +230,7 @@ def responses(
     stream: bool = False,
     name: str | None = None,
 ) -> bool:
-    """POST /v1/responses (the Responses API); True on success."""
+    """POST /v1/responses (the Responses API); True on a 2xx/3xx."""
     body: dict[str, Any] = {"model": model, "input": input}
     if max_output_tokens is not None:
         body["max_output_tokens"] = max_output_tokens
@@ -222,7 +249,7 @@ def anthropic_messages(
     stream: bool = False,
     name: str | None = None,
 ) -> bool:
-    """POST /v1/messages (Anthropic Messages, Bearer auth); True on success."""
+    """POST /v1/messages (Anthropic Messages, Bearer auth); True on a 2xx/3xx."""
     body: dict[str, Any] = {"model": model, "messages": messages, "max_tokens": max_tokens}
     path = "/v1/messages"
     if stream:
@@ -242,21 +269,17 @@ def _post_json(
     token_fields: tuple[str, ...],
     anthropic: bool = False,
 ) -> bool:
-    intended = user.take_intended()
-    headers = _auth_headers(anthropic)
+    # A plain Locust request: Locust times it and fires the request event, and the plugin
+    # checks the JSON body and reads its usage there (USAGE_KEY), on the one request path.
     response = user.client.request(
-        "POST", path, json=body, headers=headers, name=name, catch_response=True
+        "POST",
+        path,
+        json=body,
+        headers=_auth_headers(anthropic),
+        name=name,
+        context={USAGE_KEY: token_fields},
     )
-    meta = response.request_meta
-    exception = meta.get("exception") or getattr(response, "error", None)
-    extras = _header_extras(response)
-    content = response.content or b""
-    if exception is None:
-        try:
-            extras.tokens = _tokens(_json_object(content), token_fields)
-        except BadBodyError as exc:
-            exception = exc
-    return _fire(user, meta, response, len(content), intended, extras, exception)
+    return bool(response.ok)
 
 
 def _post_stream(
@@ -342,27 +365,6 @@ def _header_extras(response: Any) -> Extras:
         return Extras()
     upstream, own = st.header_timings(response)
     return Extras(upstream_ms=upstream, overhead_header_ms=own)
-
-
-def _json_object(content: bytes) -> dict[str, Any]:
-    try:
-        payload = json.loads(content)
-    except ValueError:
-        raise BadBodyError(f"response is not JSON: {content[:80]!r}") from None
-    if not isinstance(payload, dict):
-        raise BadBodyError(f"response is not a JSON object: {content[:80]!r}")
-    return payload
-
-
-def _tokens(payload: dict[str, Any], fields: tuple[str, ...]) -> int | None:
-    usage = payload.get("usage")
-    if not isinstance(usage, dict):
-        return None
-    for field in fields:
-        value = usage.get(field)
-        if isinstance(value, int):
-            return value
-    return None
 
 
 def _fire(

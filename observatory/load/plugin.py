@@ -42,6 +42,7 @@ from locust.runners import WORKER_REPORT_INTERVAL, LocalRunner, MasterRunner, Ru
 
 from observatory.domain import Series
 from observatory.errors import ObservatoryError
+from observatory.load.body import json_object, usage_tokens
 from observatory.load.collector import Collector
 from observatory.load.config import API_KEY_ENV, CONFIG_ENV, CONFIG_OPTION, LoadConfig
 from observatory.load.pacing import ArrivalSchedule
@@ -57,6 +58,7 @@ log = logging.getLogger("observatory.load")
 
 INTENDED_KEY = "observatory_intended"
 EXTRAS_KEY = "observatory_extras"
+USAGE_KEY = "observatory_usage"  # token fields of a JSON body to check and read
 REPORT_KEY = "observatory"
 FINAL_MESSAGE = "observatory_final"
 DROPPED_NAME = "*"  # dropped sends were never made, so they have no request name
@@ -170,28 +172,27 @@ class MasterState:
     def status(self, now: float) -> dict[str, Any]:
         config, totals = self.config, self.collector.totals
         latest = self.collector.latest(now)
-        count = failures = 0
-        p99 = 0.0
-        if latest is not None:
-            for entry in latest.entries:
-                if entry.series == LATENCY:
-                    count += entry.count
-                    failures += entry.failures
-                    p99 = max(p99, entry.p99)
         runner = self.environment.runner
         elapsed = max(0.0, now - config.run_start) if config.run_start > 0 else 0.0
+        rps = error_rate = p99 = 0.0
+        if latest is not None and latest.requests:
+            rps = latest.requests / latest.length_s if latest.length_s else 0.0
+            error_rate = latest.failures / latest.requests
+            p99 = latest.p99_ms
         return {
             "state": self.state,
             "pid": os.getpid(),
             "run_start": config.run_start,
             "duration_s": config.duration_s,
             "elapsed_s": round(elapsed, 3),
-            "remaining_s": round(max(0.0, config.deadline - now), 3),
+            "remaining_s": round(max(0.0, config.deadline - now), 3)
+            if config.run_start > 0
+            else config.duration_s,
             "requests": totals.requests,
             "failures": totals.failures,
-            "rps": round(count / latest.length_s, 3) if latest and latest.length_s else 0.0,
+            "rps": round(rps, 3),
             "p99_ms": p99,
-            "error_rate": round(failures / count, 6) if count else 0.0,
+            "error_rate": round(error_rate, 6),
             "in_flight": sum(self.in_flight.values()),
             "users": runner.user_count if runner else 0,
             "workers": runner.worker_count if isinstance(runner, MasterRunner) else 1,
@@ -228,6 +229,7 @@ class ProcessState:
         upstream = config.upstream_header
         self._upstream_names = (upstream, f"llm_provider-{upstream}")
         self._own_names = (config.overhead_header,) if config.overhead_header else ()
+        self._wait = (float(profile.get("wait_min", 0.0)), float(profile.get("wait_max", 0.0)))
 
     def rebase(self, run_start: float) -> None:
         """Start the window grid at ``run_start`` (before any sample was recorded)."""
@@ -249,7 +251,7 @@ class ProcessState:
         exception: BaseException | None,
         start_time: float | None,
     ) -> None:
-        now = time.time()
+        index = self.recorder.index(time.time())
         record = self.recorder.record
         context = context or {}
         offset_ms = 0.0
@@ -258,21 +260,30 @@ class ProcessState:
             late_ms = (start_time - intended) * 1000.0
             offset_ms = max(0.0, late_ms)
             if late_ms > self.config.late_after_ms:
-                record(LATE, name, now, late_ms)
+                record(LATE, name, index, late_ms)
+        fields = context.get(USAGE_KEY)
+        tokens = None
+        if fields is not None and exception is None:
+            try:
+                tokens = usage_tokens(json_object(response.content or b""), fields)
+            except BadBodyError as exc:
+                exception = exc
         if exception is not None:
             message = redact(_describe(exception, response), self.secrets)
-            self.recorder.fail(name, now, classify(exception, response), message)
+            self.recorder.fail(name, index, classify(exception, response), message)
             return
-        record(LATENCY, name, now, response_time + offset_ms)
+        record(LATENCY, name, index, response_time + offset_ms)
         extras = context.get(EXTRAS_KEY)
         if isinstance(extras, Extras):
-            self._record_extras(name, now, response_time, offset_ms, extras)
+            self._record_extras(name, index, response_time, offset_ms, extras)
             return
+        if tokens is not None:
+            record(TOKENS, name, index, float(tokens))
         upstream, own = self.header_timings(response)
         if upstream is not None:
-            record(OVERHEAD, name, now, response_time - upstream)
+            record(OVERHEAD, name, index, response_time - upstream)
         if own is not None:
-            record(OVERHEAD_HEADER, name, now, own)
+            record(OVERHEAD_HEADER, name, index, own)
 
     def header_timings(self, response: Any) -> tuple[float | None, float | None]:
         """(upstream service time, the gateway's own overhead) in ms, from the headers."""
@@ -282,20 +293,20 @@ class ProcessState:
         return _header_ms(headers, self._upstream_names), _header_ms(headers, self._own_names)
 
     def _record_extras(
-        self, name: str, now: float, response_time: float, offset_ms: float, extras: Extras
+        self, name: str, index: int, response_time: float, offset_ms: float, extras: Extras
     ) -> None:
         record = self.recorder.record
         if extras.ttft_ms is not None:
-            record(TTFT, name, now, extras.ttft_ms + offset_ms)
+            record(TTFT, name, index, extras.ttft_ms + offset_ms)
         if extras.gaps_ms:
-            self.recorder.record_many(INTER_CHUNK, name, now, extras.gaps_ms)
+            self.recorder.record_many(INTER_CHUNK, name, index, extras.gaps_ms)
         if extras.tokens is not None:
             # Tokens are counts, stored in the same HDR scale: 1 token = 1 "ms".
-            record(TOKENS, name, now, float(extras.tokens))
+            record(TOKENS, name, index, float(extras.tokens))
         if extras.upstream_ms is not None:
-            record(OVERHEAD, name, now, response_time - extras.upstream_ms)
+            record(OVERHEAD, name, index, response_time - extras.upstream_ms)
         if extras.overhead_header_ms is not None:
-            record(OVERHEAD_HEADER, name, now, extras.overhead_header_ms)
+            record(OVERHEAD_HEADER, name, index, extras.overhead_header_ms)
 
     # pacing (called by ObservatoryUser.wait_time)
 
@@ -305,8 +316,8 @@ class ProcessState:
         if now >= self.config.deadline:
             delay = 3600.0  # no new sends after the deadline; the drain stops the user
         elif self.schedule is None:
-            profile = self.config.profile
-            delay = self.rng.uniform(profile.get("wait_min", 0.0), profile.get("wait_max", 0.0))
+            low, high = self._wait
+            delay = self.rng.uniform(low, high) if high > 0 else 0.0
         else:
             delay = self._next_send(user, now)
         self.waiting += 1
@@ -326,7 +337,7 @@ class ProcessState:
         rate = float(profile["rate"]) * users_here / int(profile["max_in_flight"])
         ticket = self.schedule.take(now, rate)
         for lateness in ticket.dropped_lateness_s:
-            self.recorder.record(DROPPED, DROPPED_NAME, now, lateness * 1000.0)
+            self.recorder.record(DROPPED, DROPPED_NAME, self.recorder.index(now), lateness * 1e3)
         user.observatory_intended = ticket.intended
         return ticket.intended - now
 

@@ -10,7 +10,7 @@ last window is shorter when the duration is not a multiple of the window length.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,10 +20,11 @@ class WindowGrid:
     run_start: float  # epoch seconds
     length_s: float
     duration_s: float
+    last_index: int = field(init=False)
 
-    @property
-    def last_index(self) -> int:
-        return max(0, math.ceil(self.duration_s / self.length_s) - 1)
+    def __post_init__(self) -> None:
+        last = max(0, math.ceil(self.duration_s / self.length_s) - 1)
+        object.__setattr__(self, "last_index", last)  # frozen: computed once, used per sample
 
     def index(self, at: float) -> int:
         """The window of the epoch time ``at``, clamped into the run."""

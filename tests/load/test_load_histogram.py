@@ -109,3 +109,15 @@ def test_merge_adds_clamped_counts() -> None:
     b.record_ms(1.0)
     a.merge(b)
     assert (a.count, a.clamped) == (3, 2)
+
+
+def test_batch_recording_equals_recording_one_by_one() -> None:
+    values = [*_samples(21, 50_000), 0.0, -2.0, 0.0004, 0.0005, 2.047, 2.048, 4.096, 9e9, 3.6e6]
+    one_by_one, batch = Histogram(), Histogram()
+    for value in values:
+        one_by_one.record_ms(value)
+    batch.record_many_ms(values)
+    assert batch == one_by_one
+    assert (batch.count, batch.clamped) == (len(values), 1)
+    assert batch.max_ms() == one_by_one.max_ms()
+    assert batch.percentiles_ms() == one_by_one.percentiles_ms()

@@ -8,10 +8,12 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import psutil
@@ -262,3 +264,70 @@ def _await(condition: Callable[[], bool], timeout: float) -> None:
         if time.monotonic() > deadline:
             pytest.fail("condition not met in time")
         time.sleep(0.2)
+
+
+def test_failures_are_categorised_with_redacted_samples(
+    upstream: Upstream, tmp_path: Path, settings: Settings, make_scenario: MakeScenario
+) -> None:
+    upstream.faults(error_rate=0.3, error_codes=[500, 503], reset_rate=0.1)
+    done = _run(make_scenario("chat.py", duration=3), upstream, tmp_path, settings)
+    errors = [r for r in done.records if isinstance(r, ErrorSample)]
+    categories = {e.category for e in errors}
+    assert {"http_500", "http_503", "connection"} <= categories
+    failures = sum(w.failures for w in done.windows())
+    assert failures == sum(e.count for e in errors) > 0
+    assert done.count("latency") == done.served  # resets were served too, then cut
+    for error in errors:
+        assert 1 <= len(error.messages) <= 3
+        assert all(API_KEY not in m for m in error.messages)
+
+
+class _BrokenGateway(ThreadingHTTPServer):
+    """Answers 200 with HTML to JSON calls and a stream that stops before [DONE]."""
+
+    daemon_threads = True
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            if body.get("stream"):
+                payload = b'data: {"choices":[{"delta":{"content":"hi"}}]}\n\n'
+                kind = "text/event-stream"
+            else:
+                payload, kind = b"<html>proxy error</html>", "text/html"
+            self.send_response(200)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), self.Handler)
+
+
+@pytest.mark.parametrize("file", ["chat.py", "chat_stream.py"])
+def test_bad_bodies_are_failures_not_successes(
+    tmp_path: Path, settings: Settings, make_scenario: MakeScenario, file: str
+) -> None:
+    server = _BrokenGateway()
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        load = start_load(make_scenario(file, duration=2), "x", url, API_KEY, tmp_path, settings)
+        assert load.wait(60) == 0
+    finally:
+        server.shutdown()
+        server.server_close()
+    records = list(read_spool(load.spool_path))
+    latency = [r for r in records if isinstance(r, Window) and r.series == "latency"]
+    assert sum(w.count for w in latency) == sum(w.failures for w in latency) > 0
+    errors = [r for r in records if isinstance(r, ErrorSample)]
+    assert {e.category for e in errors} == {"bad_body"}
+    expected = "not JSON" if file == "chat.py" else "ended without its terminator"
+    assert any(expected in m for e in errors for m in e.messages)

@@ -22,9 +22,9 @@ def _windows(n: int) -> list:  # type: ignore[type-arg]
     grid = WindowGrid(START, 10.0, 10.0 * n)
     recorder = Recorder(grid)
     for i in range(n):
-        recorder.record("latency", "chat", START + 10 * i + 1, 10.0 + i)
-        recorder.record("ttft", "chat_stream", START + 10 * i + 1, 5.0)
-        recorder.fail("chat", START + 10 * i + 2, "http_500", "boom")
+        recorder.record("latency", "chat", recorder.index(START + 10 * i + 1), 10.0 + i)
+        recorder.record("ttft", "chat_stream", recorder.index(START + 10 * i + 1), 5.0)
+        recorder.fail("chat", recorder.index(START + 10 * i + 2), "http_500", "boom")
     collector = Collector(grid, grace_s=0.0)
     collector.merge(recorder.take())
     collector.mark_saturated(START, START + 1, "host_cpu")

@@ -29,9 +29,9 @@ def test_grid_aligns_to_run_start_and_clamps_into_the_run() -> None:
 
 def test_recorder_hands_out_deltas_and_starts_afresh() -> None:
     recorder = Recorder(WindowGrid(START, 10.0, 60.0))
-    recorder.record("latency", "chat", START + 1, 12.0)
-    recorder.record("latency", "chat", START + 11, 14.0)
-    recorder.fail("chat", START + 2, "http_500", "boom")
+    recorder.record("latency", "chat", recorder.index(START + 1), 12.0)
+    recorder.record("latency", "chat", recorder.index(START + 11), 14.0)
+    recorder.fail("chat", recorder.index(START + 2), "http_500", "boom")
     first = recorder.take()
     entries = {(e[0], e[1], e[2]): e for e in first["entries"]}
     assert entries[("latency", "chat", 0)][3:5] == [2, 1]  # count 2, failures 1
@@ -44,7 +44,7 @@ def test_recorder_hands_out_deltas_and_starts_afresh() -> None:
 def test_recorder_keeps_three_distinct_messages() -> None:
     recorder = Recorder(WindowGrid(START, 10.0, 60.0))
     for i in range(6):
-        recorder.fail("chat", START, "timeout", f"m{i % 4}")
+        recorder.fail("chat", recorder.index(START), "timeout", f"m{i % 4}")
     [[_, _, _, count, messages]] = recorder.take()["errors"]
     assert count == 6
     assert messages == ["m0", "m1", "m2"]
@@ -53,9 +53,9 @@ def test_recorder_keeps_three_distinct_messages() -> None:
 def _delta(index_at: float, values: list[float], fail: int = 0) -> dict[str, object]:
     recorder = Recorder(WindowGrid(START, 10.0, 30.0))
     for value in values:
-        recorder.record("latency", "chat", index_at, value)
+        recorder.record("latency", "chat", recorder.index(index_at), value)
     for _ in range(fail):
-        recorder.fail("chat", index_at, "http_503", "unavailable")
+        recorder.fail("chat", recorder.index(index_at), "http_503", "unavailable")
     return recorder.take()
 
 
@@ -125,9 +125,13 @@ def test_malformed_report_is_a_load_error() -> None:
 
 def test_latest_is_a_provisional_view_of_the_newest_ended_window() -> None:
     collector = Collector(WindowGrid(START, 10.0, 40.0), grace_s=5.0)
-    collector.merge(_delta(START + 12, [7.0, 9.0]))
+    collector.merge(_delta(START + 12, [7.0, 9.0], fail=1))
+    assert collector.latest(START + 5) is None
     latest = collector.latest(START + 21)
     assert latest is not None
-    assert latest.index == 1
-    assert latest.entries[0].count == 2
-    assert collector.latest(START + 5) is None
+    assert (latest.requests, latest.failures, latest.length_s) == (3, 1, 10.0)
+    assert latest.p99_ms == pytest.approx(9.0, rel=1e-3)
+    collector.due(START + 100)
+    written = collector.latest(START + 100)
+    assert written is not None
+    assert written.requests == 0  # the newest ended window (index 3) had no samples
