@@ -1,10 +1,10 @@
 """One service process: HTTP server, scheduler, queue worker, alert delivery, maintenance.
 
 Start-up order: migrate the database, register the configured builds, recover (runs whose
-worker died are concluded ``interrupted``, orphaned processes killed) and only then start
-claiming. Stop order (SIGTERM / Ctrl-C): no new fires, runs stopped through their stop
-event (they end ``aborted`` with their data and report), alert delivery and maintenance
-stopped, HTTP server closed last so the live page shows the shutdown to the end.
+worker died are concluded ``interrupted``, orphaned processes killed), open the HTTP port,
+and only then start claiming. Stop order (SIGTERM / Ctrl-C): no new fires, runs stopped
+through their stop event (they end ``aborted`` with their data and report), alert delivery
+and maintenance stopped, HTTP server closed last so the live page shows the shutdown.
 """
 
 from __future__ import annotations
@@ -80,6 +80,8 @@ class Service:
             builds.sync_configured(session, self.settings.builds)
         self._recover()
         state = ServiceState(self.settings, self.sessions, self.fingerprint)
+        # HTTP first: a port already taken fails the start before any run is claimed.
+        self._start_http(state)
         if self.with_worker:
             self.worker.start()
             state.components["worker"] = lambda: self.worker.alive
@@ -91,7 +93,6 @@ class Service:
         self._thread("maintenance", self._maintain)
         for name in ("delivery", "maintenance"):
             state.components[name] = self._threads[name].is_alive
-        self._start_http(state)
 
     def _thread(self, name: str, target: Callable[[], None]) -> None:
         thread = threading.Thread(target=target, name=name, daemon=True)

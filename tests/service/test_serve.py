@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -246,3 +247,23 @@ def test_trigger_waits_for_a_real_run_and_sigterm_stops_a_run_with_its_data(
     assert windows >= 3
     assert alerts == 1
     assert [p for p in _marked(mark) if p.is_running()] == [], "a graceful stop leaves nothing"
+
+
+def test_a_taken_port_fails_the_start_before_any_run_is_claimed(
+    tmp_path: Path, db_url: str, sessions: sessionmaker[Session]
+) -> None:
+    config = tmp_path / "observatory.yaml"
+    config.write_text(CONFIG)
+    env = {**os.environ, "OBSERVATORY_DATABASE_URL": db_url}
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "observatory", "--config", str(config), "serve",
+             "--port", str(port)],
+            env=env, capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+    assert result.returncode == 4, result.stderr
+    assert f"HTTP server did not start on 127.0.0.1:{port}" in result.stderr
+    assert "observatory.service.worker" not in result.stderr, "no worker was started"
