@@ -50,7 +50,6 @@ class QueueWorker:
         self.poll_s = poll_s
         self.wake = threading.Event()  # set by the API after queueing, to skip the poll wait
         self._threads: list[threading.Thread] = []
-        self.current: dict[str, int] = {}  # worker id -> run id being executed
 
     def start(self) -> None:
         for slot in range(self.settings.service.load_slots):
@@ -98,7 +97,6 @@ class QueueWorker:
 
     def _execute(self, worker: str, run_id: int) -> None:
         log.info("worker %s executes run %s", worker, run_id)
-        self.current[worker] = run_id
         run_stop = threading.Event()  # set by the keeper: service stopping, or lease lost
         ctx = RunContext(self.settings, self.sessions, worker=worker, stop=run_stop)
         lease_s = self.settings.service.lease
@@ -109,5 +107,3 @@ class QueueWorker:
         except Exception:
             # A bug must not kill the slot: the run's lease expires and recovery ends it.
             log.exception("run %s: unexpected failure in the pipeline", run_id)
-        finally:
-            self.current.pop(worker, None)
