@@ -47,15 +47,15 @@ format: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+CONFIG ?= $(if $(wildcard observatory.yaml),observatory.yaml,docs/demo.yaml)
 serve: $(STAMP)
-	$(BIN)/observatory db upgrade
-	$(BIN)/observatory serve
+	$(BIN)/observatory --config $(CONFIG) serve
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py
 
 demo: $(STAMP)
-	$(BIN)/python -m observatory demo
+	$(BIN)/observatory demo $(DEMO_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -21,7 +21,8 @@ from observatory.domain import Finding, RunStatus, Verdict
 from observatory.errors import ObservatoryError
 from observatory.notify.alert import AlertKind
 from observatory.notify.payload import AlertContext, build_alert, kind_for, report_url
-from observatory.report.load import load_report_input
+from observatory.report.index import render_index
+from observatory.report.load import load_index_rows, load_report_input
 from observatory.report.render import render_run_report
 from observatory.settings import MetricThreshold, Settings
 from observatory.store import alerts
@@ -202,7 +203,16 @@ def write_report(
         path = render_run_report(inp, out_dir)
         with transaction(sessions) as session:
             store_runs.get_run(session, run_id).report_path = str(path)
+        write_index(settings, sessions)
     except ObservatoryError as exc:
         log.error("report of run %s not written: %s", run_id, exc)
         return None
     return path
+
+
+def write_index(settings: Settings, sessions: sessionmaker[Session]) -> Path:
+    """Rewrite the static index and release-history pages from the database."""
+    out_dir = settings.data_dir / "reports"
+    with transaction(sessions) as session:
+        rows = load_index_rows(session, out_dir)
+    return render_index(rows, out_dir)

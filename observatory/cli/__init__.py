@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "run",
     "compare",
     "promote",
+    "demo",
     "upstream",
     "alerts",
     "report",

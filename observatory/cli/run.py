@@ -18,6 +18,7 @@ from observatory.domain import ExitCode, RunStatus, TriggerSource, Verdict
 from observatory.durations import format_duration, parse_duration
 from observatory.environment import host_facts, host_fingerprint
 from observatory.errors import InputError
+from observatory.notify.outbox import deliver_due
 from observatory.pipeline import Outcome, Progress, RunContext, execute_run
 from observatory.store.db import transaction, upgrade
 from observatory.validation import Plan, ValidationRequest, plan
@@ -50,12 +51,19 @@ def run_cmd(
         requester=_requester(),
         baseline=baseline,
     )
+    planned, outcomes = validate_here(app, request)
+    return exit_code([o for o in outcomes if o.run_id in planned.candidate_run_ids])
+
+
+def validate_here(app: App, request: ValidationRequest) -> tuple[Plan, list[Outcome]]:
+    """Plan the validation, execute its runs in this process, then deliver its alerts once."""
     upgrade(app.engine)
     with transaction(app.sessions) as session:
         planned = plan(session, app.settings, request, host_fingerprint(host_facts()))
     _announce(planned)
     outcomes = _execute_all(app, planned)
-    return _exit_code([o for o in outcomes if o.run_id in planned.candidate_run_ids])
+    deliver_due(app.sessions, app.settings)  # sent, or logged when Slack is not configured
+    return planned, outcomes
 
 
 def _duration(text: str | None) -> float | None:
@@ -129,7 +137,7 @@ def _print_outcome(outcome: Outcome) -> None:
         click.echo(f"  report: {outcome.report_path}")
 
 
-def _exit_code(outcomes: list[Outcome]) -> int:
+def exit_code(outcomes: list[Outcome]) -> int:
     """Worst candidate outcome wins: error 4 > regression 1 > inconclusive 3 > pass 0."""
     codes = [_code(o) for o in outcomes] or [ExitCode.INTERNAL]
     for code in (ExitCode.INTERNAL, ExitCode.REGRESSION, ExitCode.INCONCLUSIVE):
