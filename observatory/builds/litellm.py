@@ -7,7 +7,9 @@ What LiteLLM needs to start here with no database and no network:
 - ``LITELLM_LOCAL_MODEL_COST_MAP=True``, or it fetches the model cost map from the
   internet at import;
 - ``LITELLM_MODE=PRODUCTION``, or it loads a stray ``.env`` file (``load_dotenv``);
-- ``--telemetry False`` on the command line (the flag exists in the proxy CLI).
+- ``--telemetry False`` on the command line (the flag exists in the proxy CLI);
+- ``LITELLM_LOG=WARNING`` (its default level too): INFO logs several lines per request,
+  which would bill the gateway for our log and fill the run's log.
 
 The master key is not written into the config file: the file names an environment variable
 (``os.environ/LITELLM_MASTER_KEY``, LiteLLM's own indirection) and only the child's
@@ -34,7 +36,8 @@ READINESS_PATHS = ("/health/liveliness",)
 BASE_ENV = {
     "LITELLM_LOCAL_MODEL_COST_MAP": "True",
     "LITELLM_MODE": "PRODUCTION",
-    "LITELLM_LOG": "INFO",
+    # INFO writes several lines per request: gateway CPU spent on our log, not on serving.
+    "LITELLM_LOG": "WARNING",
 }
 
 
