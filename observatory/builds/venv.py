@@ -399,6 +399,8 @@ def _remove(root: Path, key: str) -> bool:
 
 def _remove_orphans(root: Path) -> None:
     """Remove store directories no symlink points at and whose key is not being built."""
+    for link in root.glob(".*.link"):  # a publish interrupted between symlink and rename
+        link.unlink(missing_ok=True)
     store = root / ".store"
     if not store.is_dir():
         return
