@@ -121,7 +121,8 @@ def _dimensions(body: Body) -> int:
 
 
 def _encoding(body: Body) -> str:
-    value = body.get("encoding_format", "float")
+    # OpenAI treats an explicit null as the default; LiteLLM forwards one.
+    value = body.get("encoding_format") or "float"
     if value not in ("float", "base64"):
         raise InputError(f"encoding_format: expected 'float' or 'base64', got {value!r}")
     return str(value)

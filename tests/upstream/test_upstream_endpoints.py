@@ -75,6 +75,13 @@ def test_embeddings_shape_dimensions_and_usage(fast: httpx.Client, prefix: str) 
     sized = fast.post(f"{prefix}/embeddings", json={"model": "e", "input": "x", "dimensions": 5})
     assert len(sized.json()["data"][0]["embedding"]) == 5
 
+    # LiteLLM forwards an explicit null encoding: the default (float) applies
+    null = fast.post(
+        f"{prefix}/embeddings", json={"model": "e", "input": "x", "encoding_format": None}
+    )
+    assert null.status_code == 200
+    assert isinstance(null.json()["data"][0]["embedding"], list)
+
 
 def test_embeddings_base64_and_token_arrays(fast: httpx.Client) -> None:
     body = {"model": "e", "input": [[1, 2, 3], [4]], "encoding_format": "base64", "dimensions": 4}
