@@ -10,15 +10,24 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from observatory.errors import InputError
+from observatory.errors import ConfigError, InputError
+from observatory.faults.control_plane import ControlPlaneFault
+from observatory.faults.health_probe import HealthProbe
+from observatory.faults.params import ControlPlaneParams, RedisDownParams, RedisSlowParams
+from observatory.faults.redis_fault import RedisFault
+from observatory.faults.redis_server import RunRedis
 from observatory.settings import PhaseSettings, Settings
 from observatory.store.db import transaction
 from observatory.store.tables import FaultPhaseRow, utcnow
 from observatory.upstream import admin
+
+if TYPE_CHECKING:
+    from observatory.builds.provision import RunningGateway
 
 log = logging.getLogger(__name__)
 
@@ -68,13 +77,42 @@ def provider_knobs(fault: str, params: dict[str, Any]) -> dict[str, Any]:
 InjectorFactory = Callable[[PhaseSettings], Injector]
 
 
-def default_factory(settings: Settings, upstream_url: str) -> InjectorFactory:
+def default_factory(
+    settings: Settings,
+    upstream_url: str,
+    *,
+    redis: RunRedis | None = None,
+    gateway: RunningGateway | None = None,
+    run_dir: Path | None = None,
+) -> InjectorFactory:
     def make(phase: PhaseSettings) -> Injector:
         if phase.fault.startswith("provider_"):
             return ProviderFault(upstream_url, provider_knobs(phase.fault, phase.params))
+        if phase.fault.startswith("redis_"):
+            return redis_fault(phase, redis)
+        if phase.fault == "control_plane":
+            return control_plane_fault(phase, gateway, run_dir)
         raise InputError(f"fault {phase.fault!r} has no injector in this build of the observatory")
 
     return make
+
+
+def redis_fault(phase: PhaseSettings, redis: RunRedis | None) -> RedisFault:
+    """The run's Redis proxy switched slow or down (the pipeline starts Redis for such runs)."""
+    if redis is None:
+        raise ConfigError(f"fault {phase.fault!r} needs the run's Redis, and none was started")
+    model = RedisSlowParams if phase.fault == "redis_slow" else RedisDownParams
+    return RedisFault(redis, model.model_validate(phase.params))
+
+
+def control_plane_fault(
+    phase: PhaseSettings, gateway: RunningGateway | None, run_dir: Path | None
+) -> ControlPlaneFault:
+    """Pressure through the scenario's control-plane users; the gateway's health probed."""
+    if gateway is None or run_dir is None:
+        raise ConfigError("fault 'control_plane' needs the run's gateway and run directory")
+    probe = HealthProbe(gateway.base_url, api_key=gateway.api_key)
+    return ControlPlaneFault(run_dir, ControlPlaneParams.model_validate(phase.params), probe)
 
 
 class PhaseDriver:

@@ -28,6 +28,8 @@ from observatory.conclude import conclude_run
 from observatory.domain import ResourceSample, RunStatus
 from observatory.environment import host_facts
 from observatory.errors import ObservatoryError
+from observatory.faults.redis_gateway import with_redis
+from observatory.faults.redis_server import run_redis
 from observatory.ingest import SpoolIngest
 from observatory.load.runner import LoadProcess, start_load
 from observatory.phases import PhaseDriver, default_factory
@@ -109,12 +111,15 @@ def _measure(run_id: int, ctx: RunContext, run_dir: Path, ingest: SpoolIngest) -
     scenario = settings.scenario(run.scenario)
     with ExitStack() as stack:
         upstream = stack.enter_context(UpstreamServer(settings.upstream))
+        redis = stack.enter_context(run_redis(scenario, run_dir))  # None unless needed
+        gateway_settings = with_redis(gateway_settings, build_settings, redis)
         gateway = stack.enter_context(
             start_gateway(build_settings, gateway_settings, settings, upstream.url, run_dir)
         )
-        phases = PhaseDriver(
-            run_id, ctx.sessions, scenario.phases, default_factory(settings, upstream.url)
+        faults = default_factory(
+            settings, upstream.url, redis=redis, gateway=gateway, run_dir=run_dir
         )
+        phases = PhaseDriver(run_id, ctx.sessions, scenario.phases, faults)
         stack.callback(phases.stop)
         sampler = ResourceSampler(ingest.add_resources, settings.load.sample_interval)
         sampler.add(gateway.resource_probe())

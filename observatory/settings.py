@@ -28,6 +28,7 @@ from pydantic import (
     SecretStr,
     Tag,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -36,6 +37,8 @@ from observatory.builds.spec import parse_pip_spec
 from observatory.domain import Channel
 from observatory.durations import parse_duration
 from observatory.errors import ConfigError, InputError
+from observatory.faults.params import fault_params
+from observatory.faults.timeline import check_timeline
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = Path("observatory.yaml")
@@ -256,6 +259,12 @@ class PhaseSettings(_Model):
             raise ValueError("a phase needs a positive duration")
         return value
 
+    @field_validator("params")
+    @classmethod
+    def _fault_params(cls, value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        fault = info.data.get("fault")  # absent when the fault name itself was refused
+        return fault_params(fault, value) if fault is not None else value
+
 
 class MetricThreshold(_Model):
     """A practical threshold: relative change (0.10 = +10 %) and/or absolute change."""
@@ -297,9 +306,7 @@ class ScenarioSettings(_Model):
             )
         if not 1 <= self.window <= 3600:
             raise ValueError("window must be between 1s and 1h")
-        for phase in self.phases:
-            if phase.at + phase.duration > self.duration:
-                raise ValueError(f"phase {phase.fault!r} ends after the run's duration")
+        check_timeline(self.phases, self.duration, self.warmup)
         return self
 
 
