@@ -165,10 +165,15 @@ def tune(pairs: Sequence[tuple[RunData, RunData]]) -> float:
     return SCALES[-1]
 
 
-def score(pairs: Sequence[tuple[RunData, RunData]], th: ThresholdSettings, seed: int = 0) -> Scores:
+def score(
+    pairs: Sequence[tuple[RunData, RunData]],
+    th: ThresholdSettings,
+    seed: int = 0,
+    scenarios: dict[str, Inject | None] = SCENARIOS,
+) -> Scores:
     """Per scenario: how often the analysis and the naive t-test flag the pair."""
     out: Scores = {}
-    for scenario, inject in SCENARIOS.items():
+    for scenario, inject in scenarios.items():
         ours = naive = 0
         for i, (base, run) in enumerate(pairs):
             cand = run if inject is None else inject(run, seed + i)
@@ -225,15 +230,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=400, help="synthetic runs (pairs = runs/2)")
     parser.add_argument("--seed", type=int, default=1000)
     parser.add_argument("--json", help="write the result here as JSON")
+    parser.add_argument("--minutes", type=float, default=60.0, help="length of a run")
+    parser.add_argument(
+        "--aa-only", action="store_true", help="only the A/A false-positive rate, at defaults"
+    )
     args = parser.parse_args(argv)
     started = time.perf_counter()
-    profile = Profile()
+    profile = Profile(duration_s=args.minutes * 60, warmup_s=min(300.0, args.minutes * 6))
     runs = [synthetic_run(profile, seed=args.seed + i) for i in range(args.runs)]
     print(
-        f"profile: {profile.duration_s / 3600:g} h runs, {profile.window_s:g} s windows, "
+        f"profile: {profile.duration_s / 60:g} min runs, {profile.window_s:g} s windows, "
         f"warm-up {profile.warmup_s:g} s, {sum(e.rate for e in profile.endpoints):g} req/s "
         f"over {len(profile.endpoints)} names"
     )
+    if args.aa_only:
+        score(pairs_of(runs), ThresholdSettings(), scenarios={"aa": None})
+        print(f"took {time.perf_counter() - started:.0f} s")
+        return 0
     result = evaluate(runs)
     print(_table(result))
     print(f"took {time.perf_counter() - started:.0f} s")
