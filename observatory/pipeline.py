@@ -32,6 +32,7 @@ from observatory.faults.redis_gateway import with_redis
 from observatory.faults.redis_server import run_redis
 from observatory.ingest import SpoolIngest
 from observatory.load.runner import LoadProcess, start_load
+from observatory.markers import marking
 from observatory.phases import PhaseDriver, default_factory
 from observatory.settings import Settings
 from observatory.store import runs as store_runs
@@ -92,7 +93,8 @@ def execute_run(run_id: int, ctx: RunContext) -> Outcome:
     run_dir.mkdir(parents=True, exist_ok=True)
     ingest = SpoolIngest(ctx.sessions, run_id)
     try:
-        end = _measure(run_id, ctx, run_dir, ingest)
+        with marking(run_id, ctx.worker):
+            end = _measure(run_id, ctx, run_dir, ingest)
     except ObservatoryError as exc:
         log.error("run %s failed: %s", run_id, exc)
         end = _End(RunStatus.ERROR, f"observatory error: {exc}")

@@ -27,6 +27,7 @@ from observatory.builds.spec import parse_pip_spec
 from observatory.builds.venv import ensure_venv, hold_venv, venv_info, verify_installed
 from observatory.domain import ProvisionKind
 from observatory.errors import BuildError, ConfigError, ForbiddenTargetError
+from observatory.markers import marked
 from observatory.settings import BuildSettings, GatewaySettings, Settings, is_allowed_target
 
 log = logging.getLogger(__name__)
@@ -303,7 +304,7 @@ def _child_env(gateway: GatewaySettings, upstream_url: str) -> dict[str, str]:
     key = gateway.master_key.get_secret_value()
     env.update({"GATEWAY_MASTER_KEY": key, "UPSTREAM_URL": upstream_url})
     env.update(litellm.env(gateway) if gateway.kind == "litellm" else gateway.env)
-    return env
+    return dict(marked(env))
 
 
 def _fingerprint(

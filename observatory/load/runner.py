@@ -55,6 +55,7 @@ from observatory.load.config import (
 from observatory.load.redaction import redact
 from observatory.load.spool import SPOOL_NAME
 from observatory.load.status import STATUS_NAME, read_status
+from observatory.markers import marked
 from observatory.settings import (
     PROJECT_ROOT,
     ClosedProfile,
@@ -339,7 +340,9 @@ def _spawn(
     port: int,
     affinity: list[int] | None,
 ) -> LoadProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OBSERVATORY_LOAD_")}
+    env = dict(
+        marked({k: v for k, v in os.environ.items() if not k.startswith("OBSERVATORY_LOAD_")})
+    )
     env[CONFIG_ENV] = config.to_json()
     env[API_KEY_ENV] = api_key
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))

@@ -11,6 +11,7 @@ says goes to stderr.
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import selectors
 import signal
@@ -28,6 +29,7 @@ import uvicorn
 from pydantic import ValidationError
 
 from observatory.errors import BuildError, InputError
+from observatory.markers import marked
 from observatory.settings import UpstreamSettings
 from observatory.upstream.app import create_app
 
@@ -136,7 +138,11 @@ class UpstreamServer:
             "--settings-json", self.settings.model_dump_json(),
         ]  # fmt: skip
         self._process = subprocess.Popen(
-            command, stdout=subprocess.PIPE, stderr=self._stderr, text=True
+            command,
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+            text=True,
+            env=dict(marked(dict(os.environ))),
         )
         try:
             self._url = self._await_url(self._process)
