@@ -52,7 +52,7 @@ serve: $(STAMP)
 	$(BIN)/observatory --config $(CONFIG) serve
 
 bench: $(STAMP)
-	$(BIN)/python benchmarks/run_all.py
+	$(BIN)/python benchmarks/run_all.py $(BENCH)
 
 demo: $(STAMP)
 	$(BIN)/observatory demo $(DEMO_ARGS)
