@@ -1,6 +1,7 @@
 """The ``observatory`` command: composition root. Nothing in the package imports it.
 
-Each command group lives in its own module here and is listed in ``COMMAND_MODULES``.
+Each command group lives in its own module here (exposing ``COMMANDS``) and is listed in
+``COMMAND_MODULES``.
 """
 
 from __future__ import annotations
@@ -15,28 +16,50 @@ from observatory.cli.context import App
 from observatory.domain import ExitCode
 from observatory.errors import ObservatoryError
 
-COMMAND_MODULES = (
-    "db",
-    "config",
-    "builds",
-    "runs",
-    "run",
-    "compare",
-    "promote",
-    "demo",
-    "upstream",
-    "alerts",
-    "report",
-    "serve",
-    "trigger",
-    "compact",
-)
+# Commands load on first use (a CLI call imports only what it runs: `--help` and
+# `trigger` stay fast). name -> (modules that register it, one-line help).
+COMMAND_MODULES: dict[str, tuple[tuple[str, ...], str]] = {
+    "alerts": (("alerts",), "Slack alerts: the outbox and its delivery."),
+    "builds": (("builds",), "Gateway builds: list, provision, prune cached venvs."),
+    "compare": (("compare",), "Compare a run with its baseline; findings table; exit 0/1/3."),
+    "config": (("config",), "Validate a config file and print what it declares."),
+    "db": (("db", "compact"), "Database migrations (upgrade, downgrade) and compaction."),
+    "demo": (("demo",), "Validate a LiteLLM candidate against the stable release, end to end."),
+    "promote": (("promote",), "Mark a build stable (a baseline from now on)."),
+    "report": (("report",), "Regenerate a run's HTML report, or the index."),
+    "run": (("run",), "Validate a build here and now: baseline first if needed."),
+    "runs": (("runs",), "Runs: list, show, cancel, exclude from baselines."),
+    "serve": (("serve",), "The service: API, report pages, scheduler, queue worker."),
+    "trigger": (("trigger",), "Queue a validation on a running service (CI); --wait to gate."),
+    "upstream": (("upstream",), "Serve the mock OpenAI/Anthropic-compatible upstream."),
+}
 
 EXIT_CODES_HELP = """Exit codes: 0 pass/success, 1 regression, 2 bad input (usage, config),
 3 inconclusive or no baseline, 4 internal error."""
 
 
-@click.group(epilog=EXIT_CODES_HELP)
+class LazyGroup(click.Group):
+    """A group whose subcommands are imported only when invoked."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMAND_MODULES)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMAND_MODULES:
+            return None
+        found: dict[str, click.Command] = {}
+        for module in COMMAND_MODULES[cmd_name][0]:
+            for command in importlib.import_module(f"observatory.cli.{module}").COMMANDS:
+                found[command.name or ""] = command
+        return found.get(cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, COMMAND_MODULES[name][1]) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, epilog=EXIT_CODES_HELP)
 @click.option(
     "--config",
     "config_path",
@@ -49,11 +72,6 @@ EXIT_CODES_HELP = """Exit codes: 0 pass/success, 1 regression, 2 bad input (usag
 def cli(ctx: click.Context, config_path: Path | None) -> None:
     """Observatory: long-running release validation for LLM gateways."""
     ctx.obj = App(config_path)
-
-
-for _module in COMMAND_MODULES:
-    for _command in importlib.import_module(f"observatory.cli.{_module}").COMMANDS:
-        cli.add_command(_command)
 
 
 def main(argv: list[str] | None = None) -> None:
