@@ -11,6 +11,7 @@ recovery (``phase.<fault>.recovery``).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -26,6 +27,7 @@ from observatory.analysis.metrics import (
     phase_grace,
     view,
 )
+from observatory.analysis.planes import is_data_plane, select
 from observatory.analysis.rundata import RunData
 from observatory.analysis.thresholds import Limits, exceeds
 from observatory.domain import FaultPhase, Finding, FindingVerdict, Series
@@ -47,7 +49,9 @@ class PhaseViews:
     after: RunView  # from the phase's end to the next phase (or the run's end)
 
 
-def phase_views(data: RunData) -> list[PhaseViews]:
+def phase_views(data: RunData, keep: Callable[[str], bool] = is_data_plane) -> list[PhaseViews]:
+    """Before/during/after each phase, with the request names ``keep`` accepts (a phase is
+    judged on its data plane: analysis.planes)."""
     ordered = sorted(data.phases, key=lambda p: p.start_offset_s)
     views = []
     calm_from = data.warmup_s
@@ -57,13 +61,17 @@ def phase_views(data: RunData) -> list[PhaseViews]:
         views.append(
             PhaseViews(
                 phase=phase,
-                before=view(data, calm_from, phase.start_offset_s, exclude_phases=False),
-                during=view(data, phase.start_offset_s, end, exclude_phases=False),
-                after=view(data, end, following, exclude_phases=False),
+                before=select(_span(data, calm_from, phase.start_offset_s), keep),
+                during=select(_span(data, phase.start_offset_s, end), keep),
+                after=select(_span(data, end, following), keep),
             )
         )
         calm_from = end + phase_grace(data)
     return views
+
+
+def _span(data: RunData, start: float, end: float) -> RunView:
+    return view(data, start, end, exclude_phases=False)
 
 
 def _pair(

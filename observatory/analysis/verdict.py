@@ -23,6 +23,7 @@ from observatory.analysis.checks import (
 from observatory.analysis.comparison import Evidence, finalise, sort_findings
 from observatory.analysis.family import comparison_evidence
 from observatory.analysis.metrics import RunView, view
+from observatory.analysis.phase_checks import gate_findings, health_evidence
 from observatory.analysis.phases import is_impact, phase_evidence, recovery_findings
 from observatory.analysis.resources import Slope, memory_column, memory_series, memory_slope
 from observatory.analysis.rundata import RunData
@@ -85,6 +86,7 @@ def _compared(
     cand: RunView, base: RunView | None, limits: Limits, slopes: tuple[Slope | None, Slope]
 ) -> list[Finding]:
     evidence: list[Evidence] = phase_evidence(cand.data, base.data if base else None, limits)
+    evidence += health_evidence(cand.data, base.data if base else None)
     if base is not None and slopes[0] is not None:
         pair = (slopes[0], slopes[1])
         evidence = comparison_evidence(cand, base, limits, pair) + evidence
@@ -108,6 +110,7 @@ def _baseline_free(
     findings += ceiling_findings(cand, limits)
     findings.append(leak_finding(slopes[1], slopes[0], limits))
     findings += recovery_findings(data, base.data if base else None, limits)
+    findings += gate_findings(data, limits)
     if data.crash is not None:
         findings.append(crash_finding(data.crash))
     return points, findings
