@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from sqlalchemy.orm import Session, sessionmaker
 
 from observatory.errors import ConfigError, InputError
-from observatory.faults.control_plane import ControlPlaneFault
+from observatory.faults.control_plane import ControlPlaneFault, switch_off
 from observatory.faults.health_probe import HealthProbe
 from observatory.faults.params import ControlPlaneParams, RedisDownParams, RedisSlowParams
 from observatory.faults.redis_fault import RedisFault
@@ -111,6 +111,7 @@ def control_plane_fault(
     """Pressure through the scenario's control-plane users; the gateway's health probed."""
     if gateway is None or run_dir is None:
         raise ConfigError("fault 'control_plane' needs the run's gateway and run directory")
+    switch_off(run_dir)  # a switch left by an earlier attempt of this run must not press
     probe = HealthProbe(gateway.base_url, api_key=gateway.api_key)
     return ControlPlaneFault(run_dir, ControlPlaneParams.model_validate(phase.params), probe)
 

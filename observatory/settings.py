@@ -250,7 +250,7 @@ class PhaseSettings(_Model):
     at: Duration
     fault: FaultName
     duration: Duration
-    params: dict[str, Any] = Field(default_factory=dict)
+    params: dict[str, Any] = Field(default_factory=dict, validate_default=True)
 
     @field_validator("duration")
     @classmethod
