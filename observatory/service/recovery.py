@@ -38,6 +38,7 @@ from observatory.domain import RunStatus
 from observatory.errors import ObservatoryError
 from observatory.ingest import SpoolIngest
 from observatory.load.spool import SPOOL_NAME
+from observatory.markers import OWNER_ENV, RUN_ID_ENV
 from observatory.service.owner import Owner, this_process
 from observatory.settings import Settings
 from observatory.store import queue
@@ -46,8 +47,6 @@ from observatory.store.queue import ExpiredRun
 
 log = logging.getLogger(__name__)
 
-RUN_ID_ENV = "OBSERVATORY_RUN_ID"
-OWNER_ENV = "OBSERVATORY_OWNER"
 KILL_GRACE_S = 5.0
 
 
