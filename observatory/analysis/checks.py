@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 
 from observatory.analysis.changepoint import (
     ChangePoint,
@@ -98,36 +97,29 @@ def drift_evidence(data: RunData, limits: Limits) -> list[Evidence]:
     Strict, like the leak check: with no baseline to confirm it, drift counts only
     when the whole confidence interval lies beyond the threshold.
     """
-    span = data.duration_s - data.warmup_s
-    part = min(DRIFT_PART_S, span * DRIFT_FRACTION)
+    part = min(DRIFT_PART_S, (data.duration_s - data.warmup_s) * DRIFT_FRACTION)
     first = view(data, data.warmup_s, data.warmup_s + part)
     last = view(data, data.duration_s - part)
-    evidence = [
-        compare(
-            "drift.error_rate",
-            OVERALL,
-            error_sample(first, OVERALL),
-            error_sample(last, OVERALL),
-            key="error_rate",
-            unit="%",
-            min_windows=limits.min_windows,
-            detail=f"last {part / 60:.0f} min vs first {part / 60:.0f} min of steady state",
-        )
-    ]
+    pairs = [("error_rate", OVERALL, error_sample(first, OVERALL), error_sample(last, OVERALL))]
     for name in first.names:
-        evidence.append(
-            compare(
-                "drift.latency_p99",
-                name,
-                percentile_sample(first, Series.LATENCY, name, "p99"),
-                percentile_sample(last, Series.LATENCY, name, "p99"),
-                key="latency_p99",
-                unit="ms",
-                min_windows=limits.min_windows,
-                detail=f"last {part / 60:.0f} min vs first {part / 60:.0f} min of steady state",
-            )
+        before = percentile_sample(first, Series.LATENCY, name, "p99")
+        after = percentile_sample(last, Series.LATENCY, name, "p99")
+        pairs.append(("latency_p99", name, before, after))
+    detail = f"last {part / 60:.0f} min vs first {part / 60:.0f} min of steady state"
+    return [
+        compare(
+            f"drift.{key}",
+            name,
+            before,
+            after,
+            key=key,
+            unit="%" if key == "error_rate" else "ms",
+            min_windows=limits.min_windows,
+            detail=detail,
+            strict=True,
         )
-    return [replace(e, strict=True) for e in evidence]
+        for key, name, before, after in pairs
+    ]
 
 
 def ceiling_findings(run: RunView, limits: Limits) -> list[Finding]:

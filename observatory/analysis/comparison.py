@@ -114,6 +114,7 @@ def compare(
     unit: str,
     min_windows: int,
     detail: str = "",
+    strict: bool = False,
 ) -> Evidence:
     """Evidence that ``cand`` differs from ``base`` (block bootstrap CI + rank test)."""
     b, c = base.value(), cand.value()
@@ -137,6 +138,7 @@ def compare(
         p_value=rank_p_value(base, cand) if enough else math.nan,
         enough=enough,
         scale=cand.scale,
+        strict=strict,
         detail=detail or f"{cand.n} vs {base.n} steady windows",
     )
 

@@ -17,15 +17,17 @@ from dataclasses import dataclass
 from observatory.errors import ConfigError
 from observatory.settings import METRICS, MetricThreshold, ThresholdSettings
 
-# Each default is half the smallest regression the project must catch (p99 +10 %,
-# errors +0.5 pp, leak 20 MB/h): a boundary at the target itself would catch a
-# change of exactly that size only half of the time.
+# Each default starts at half the smallest regression the project must catch (p99
+# +10 %, errors +0.5 pp, leak 20 MB/h): a boundary at the target itself would catch a
+# change of exactly that size only half of the time. Latency then moved to 6 %: at
+# 5 % the 1,000-pair A/A benchmark flagged 1.3 % of runs (target <= 1 %); tuning on
+# half the pairs chose x1.2 (docs/statistics.md).
 DEFAULTS: Mapping[str, MetricThreshold] = {
-    "latency_p50": MetricThreshold(relative=0.05, absolute=1.0),
-    "latency_p95": MetricThreshold(relative=0.05, absolute=1.0),
-    "latency_p99": MetricThreshold(relative=0.05, absolute=2.0),
-    "ttft_p50": MetricThreshold(relative=0.05, absolute=1.0),
-    "ttft_p99": MetricThreshold(relative=0.05, absolute=2.0),
+    "latency_p50": MetricThreshold(relative=0.06, absolute=1.0),
+    "latency_p95": MetricThreshold(relative=0.06, absolute=1.0),
+    "latency_p99": MetricThreshold(relative=0.06, absolute=2.0),
+    "ttft_p50": MetricThreshold(relative=0.06, absolute=1.0),
+    "ttft_p99": MetricThreshold(relative=0.06, absolute=2.0),
     "inter_chunk_p99": MetricThreshold(relative=0.10, absolute=1.0),
     "overhead_p50": MetricThreshold(relative=0.10, absolute=0.5),
     "overhead_p99": MetricThreshold(relative=0.10, absolute=1.0),

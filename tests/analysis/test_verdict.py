@@ -66,7 +66,7 @@ def test_p99_regression_with_evidence() -> None:
     assert finding.ci_low > 0.05
     assert finding.p_value is not None
     assert finding.p_value < 0.05
-    assert finding.threshold == 0.05
+    assert finding.threshold == 0.06
     assert finding.unit == "ms"
     assert result.findings[0].verdict is FindingVerdict.REGRESSION  # sorted by severity
 
@@ -76,7 +76,7 @@ def test_improvement_passes() -> None:
     assert result.verdict is Verdict.PASS
     improved = [f for f in result.findings if f.verdict is FindingVerdict.IMPROVEMENT]
     assert {f.metric for f in improved} >= {"latency_p99"}
-    assert all(f.delta is not None and f.delta < -0.05 for f in improved)
+    assert all(f.delta is not None and f.delta < -0.06 for f in improved)
 
 
 def test_overrides_raise_the_bar() -> None:
