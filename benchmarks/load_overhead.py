@@ -61,12 +61,11 @@ PLAIN = textwrap.dedent(
                 json={"model": "gpt-4o-mini",
                       "messages": [{"role": "user", "content": self.rng.choice(PROMPTS)}],
                       "max_tokens": 32},
-                headers={"Authorization": "Bearer %s", "Content-Type": "application/json"},
+                headers={"Authorization": "Bearer API_KEY", "Content-Type": "application/json"},
                 name="chat",
             )
     """
-    % API_KEY
-)
+).replace("API_KEY", API_KEY)
 
 
 @dataclass(frozen=True)

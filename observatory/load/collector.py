@@ -20,7 +20,7 @@ from typing import Any
 
 from observatory.domain import Series
 from observatory.errors import LoadError
-from observatory.load.histogram import Histogram
+from observatory.load.histogram import Histogram, percentile_of
 from observatory.load.recorder import MAX_MESSAGES
 from observatory.load.window import CompletedWindow, ErrorEntry, WindowEntry, WindowGrid
 
@@ -77,9 +77,8 @@ class Collector:
         """Add one worker delta (see recorder.Recorder.take)."""
         try:
             for series, name, index, count, failures, clamped, encoded in payload["entries"]:
-                hist = Histogram.decode(encoded, int(clamped)) if encoded else None
                 self._merge_entry(str(series), str(name), int(index), int(count),
-                                  int(failures), hist)  # fmt: skip
+                                  int(failures), str(encoded), int(clamped))  # fmt: skip
             for name, index, category, count, messages in payload["errors"]:
                 self._merge_errors(str(name), int(index), str(category), int(count), messages)
         except (KeyError, TypeError, ValueError) as exc:
@@ -113,16 +112,15 @@ class Collector:
         index = last if now >= self.grid.end(last) else self.grid.index(now) - 1
         window = self._open.get(index)
         if index >= self._next and window is not None:
-            merged = Histogram()
-            count = failures = 0
-            for (series, _), entry in window.entries.items():
-                if series == LATENCY:
-                    merged.merge(entry.histogram)
-                    count += entry.count
-                    failures += entry.failures
-            saturated = bool(window.saturation)
-            return Snapshot(count, failures, merged.percentile_ms(99.0), self.grid.length(index),
-                            saturated)  # fmt: skip
+            latency = [e for (series, _), e in window.entries.items() if series == LATENCY]
+            p99 = percentile_of([e.histogram for e in latency], 99.0)
+            return Snapshot(
+                requests=sum(e.count for e in latency),
+                failures=sum(e.failures for e in latency),
+                p99_ms=p99,
+                length_s=self.grid.length(index),
+                saturated=bool(window.saturation),
+            )
         return None if self._last is None else _snapshot(self._last)
 
     # internals
@@ -139,7 +137,7 @@ class Collector:
         return self._open.setdefault(self._next, _Window())
 
     def _merge_entry(self, series: str, name: str, index: int, count: int, failures: int,
-                     histogram: Histogram | None) -> None:  # fmt: skip
+                     encoded: str, clamped: int) -> None:  # fmt: skip
         window = self._target(index, count)
         if window is None:
             return
@@ -148,8 +146,8 @@ class Collector:
             merged = window.entries[(series, name)] = _Merged()
         merged.count += count
         merged.failures += failures
-        if histogram is not None:
-            merged.histogram.merge(histogram)
+        if encoded:
+            merged.histogram.merge_encoded(encoded, clamped)
         if series == LATENCY:
             self.totals.requests += count
             self.totals.failures += failures

@@ -7,9 +7,10 @@ import multiprocessing
 import random
 
 import pytest
+from hdrh.histogram import HdrHistogram
 
 from observatory.errors import LoadError
-from observatory.load.histogram import HIGHEST_US, Histogram
+from observatory.load.histogram import HIGHEST_US, LOWEST_US, SIGNIFICANT_DIGITS, Histogram
 
 
 def _samples(seed: int, n: int) -> list[float]:
@@ -121,3 +122,34 @@ def test_batch_recording_equals_recording_one_by_one() -> None:
     assert (batch.count, batch.clamped) == (len(values), 1)
     assert batch.max_ms() == one_by_one.max_ms()
     assert batch.percentiles_ms() == one_by_one.percentiles_ms()
+
+
+def test_own_decoder_reads_the_library_encoding_exactly() -> None:
+    # The library's decoder leaks memory per call; ours must read the same bytes the same.
+    library = HdrHistogram(LOWEST_US, HIGHEST_US, SIGNIFICANT_DIGITS)
+    for value in _samples(31, 20_000):
+        library.record_value(round(value * 1000))
+    library.record_value(HIGHEST_US)
+    ours = Histogram.decode(library.encode().decode("ascii"))
+    assert ours.count == library.get_total_count()
+    assert ours.counts() == [library.get_count_at_index(i) for i in range(library.counts_len)]
+    assert ours.max_ms() * 1000 == library.get_max_value()
+
+
+def test_merging_encoded_deltas_accumulates() -> None:
+    a, b = Histogram(), Histogram()
+    a.record_many_ms(_samples(41, 1000))
+    b.record_many_ms(_samples(42, 1000))
+    merged = Histogram()
+    merged.merge_encoded(a.encode())
+    merged.merge_encoded(b.encode(), clamped=2)
+    a.merge(b)
+    assert merged.counts() == a.counts()
+    assert merged.clamped == 2
+
+
+def test_histogram_with_other_settings_is_refused() -> None:
+    other = HdrHistogram(1, 60_000_000, 2)
+    other.record_value(5)
+    with pytest.raises(LoadError, match="other settings"):
+        Histogram.decode(other.encode().decode("ascii"))
