@@ -79,6 +79,10 @@ class Outcome:
     report_path: Path | None
 
 
+class LeaseLostError(ObservatoryError):
+    """Our claim on the run expired and recovery gave it to someone else."""
+
+
 @dataclass
 class _End:
     status: RunStatus = RunStatus.DONE
@@ -95,6 +99,10 @@ def execute_run(run_id: int, ctx: RunContext) -> Outcome:
     try:
         with marking(run_id, ctx.worker):
             end = _measure(run_id, ctx, run_dir, ingest)
+    except LeaseLostError as exc:
+        log.warning("%s; stopping without a verdict", exc)
+        ingest.drain()  # the windows are still ours to keep (upserts are idempotent)
+        return Outcome(run_id, RunStatus.INTERRUPTED, None, str(exc), None)
     except ObservatoryError as exc:
         log.error("run %s failed: %s", run_id, exc)
         end = _End(RunStatus.ERROR, f"observatory error: {exc}")
@@ -147,6 +155,8 @@ def _begin(run_id: int, ctx: RunContext) -> tuple[Run, Build]:
             raise ObservatoryError(f"run {run_id} already ended with status {run.status}")
         run.status = RunStatus.PROVISIONING
         run.claimed_by = run.claimed_by or ctx.worker
+        if run.claimed_by != ctx.worker:
+            raise LeaseLostError(f"run {run_id} is claimed by {run.claimed_by}, not by us")
         _extend_lease(run, ctx.settings)
         build = session.get(Build, run.build_id)
         assert build is not None
@@ -184,20 +194,20 @@ def _supervise(
     while True:
         watch.add(ingest.follow(load.spool_path))
         phases.tick()
-        end = _check_end(run, ctx, load, gateway, watch, deadline)
-        _heartbeat(run, ctx, load, ingest, started)
+        cancelled = _heartbeat(run, ctx, load, ingest, started)
+        end = _check_end(ctx, load, gateway, watch, deadline, cancelled)
         if end is not None:
             return end
         ctx.stop.wait(TICK_S)
 
 
 def _check_end(
-    run: Run,
     ctx: RunContext,
     load: LoadProcess,
     gateway: RunningGateway,
     watch: ErrorRateWatch,
     deadline: float,
+    cancelled: bool,
 ) -> _End | None:
     crash = gateway.crash()
     if crash is not None and ctx.settings.abort.on_crash:
@@ -205,7 +215,7 @@ def _check_end(
         return _End(RunStatus.DONE, f"gateway crashed: {crash.describe()}", detail, True)
     if ctx.stop.is_set():
         return _End(RunStatus.ABORTED, "stopped by the operator")
-    if _cancel_requested(run.id, ctx):
+    if cancelled:
         return _End(RunStatus.ABORTED, "cancelled (observatory runs cancel)")
     breach = watch.breach()
     if breach is not None:
@@ -220,14 +230,10 @@ def _check_end(
     return None
 
 
-def _cancel_requested(run_id: int, ctx: RunContext) -> bool:
-    with transaction(ctx.sessions) as session:
-        return bool(store_runs.get_run(session, run_id).cancel_requested)
-
-
 def _heartbeat(
     run: Run, ctx: RunContext, load: LoadProcess, ingest: SpoolIngest, started: datetime
-) -> None:
+) -> bool:
+    """Extend the lease (fenced on our claim) and publish progress; True if cancelled."""
     status: dict[str, Any] = load.status()
     elapsed = (utcnow() - started).total_seconds()
     progress = Progress(
@@ -241,12 +247,16 @@ def _heartbeat(
         error_rate=status.get("error_rate"),
         gateway_rss_mb=ingest.last_gateway_rss_mb,
     )
+    published = {k: v for k, v in _as_dict(progress).items() if k != "run_id"}
     with transaction(ctx.sessions) as session:
-        row = store_runs.get_run(session, run.id)
-        _extend_lease(row, ctx.settings)
-        row.progress = {k: v for k, v in _as_dict(progress).items() if k != "run_id"}
+        cancelled = store_runs.heartbeat(
+            session, run.id, ctx.worker, ctx.settings.service.lease, published
+        )
+    if cancelled is None:
+        raise LeaseLostError(f"run {run.id}: the lease was lost; another worker took it back")
     if ctx.on_progress is not None:
         ctx.on_progress(progress)
+    return cancelled
 
 
 def _extend_lease(run: Run, settings: Settings) -> None:

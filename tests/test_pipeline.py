@@ -164,3 +164,31 @@ def test_an_unreachable_gateway_is_an_observatory_error_not_a_verdict(
     assert outcome.status == RunStatus.ERROR
     assert outcome.verdict is None
     assert "http://127.0.0.1:9" in outcome.reason
+
+
+def test_a_run_taken_back_by_recovery_stops_without_overwriting_it(
+    settings: Settings, engine: object, sessions: sessionmaker[Session]
+) -> None:
+    run_id = queue(sessions, settings, "steady")
+
+    def take_back_when_running() -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with transaction(sessions) as session:
+                run = session.get(Run, run_id)
+                if run is not None and run.status == RunStatus.RUNNING:
+                    run.status, run.claimed_by = RunStatus.INTERRUPTED, "recovery"
+                    run.end_reason = "lease expired"
+                    return
+            time.sleep(0.3)
+
+    threading.Thread(target=take_back_when_running, daemon=True).start()
+    outcome = execute_run(run_id, RunContext(settings, sessions, "test"))
+    assert outcome.status == RunStatus.INTERRUPTED
+    assert "lease was lost" in outcome.reason
+    with transaction(sessions) as session:
+        run = session.get(Run, run_id)
+        assert run is not None
+        assert (run.status, run.end_reason, run.verdict) == ("interrupted", "lease expired", None)
+        assert session.scalar(select(func.count()).select_from(AlertRow)) == 0
+    assert children_of_us() == []

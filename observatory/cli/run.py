@@ -20,6 +20,7 @@ from observatory.environment import host_facts, host_fingerprint
 from observatory.errors import InputError
 from observatory.notify.outbox import deliver_due
 from observatory.pipeline import Outcome, Progress, RunContext, execute_run
+from observatory.service.owner import database_id, this_process
 from observatory.store.db import transaction, upgrade
 from observatory.validation import Plan, ValidationRequest, plan
 
@@ -97,8 +98,10 @@ def _announce(planned: Plan) -> None:
 def _execute_all(app: App, planned: Plan) -> list[Outcome]:
     stop = threading.Event()
     printer = ProgressPrinter()
-    ctx = RunContext(app.settings, app.sessions, worker=f"cli:{socket.gethostname()}", stop=stop,
-                     on_progress=printer)  # fmt: skip
+    # An owner id with our pid: if this process is killed, a service on the same database
+    # recognises its gateway and Locust processes as orphans and stops them.
+    worker = str(this_process("cli", database_id(app.engine)))
+    ctx = RunContext(app.settings, app.sessions, worker=worker, stop=stop, on_progress=printer)
     outcomes = []
     with _ctrl_c_sets(stop):
         for run_id in planned.run_ids:

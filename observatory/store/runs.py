@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from observatory.domain import RunStatus
@@ -50,3 +51,22 @@ def request_cancel(session: Session, run_id: int) -> str:
         return f"run {run_id} cancelled (it had not started)"
     run.cancel_requested = True
     return f"run {run_id}: cancel requested; its worker stops it within seconds"
+
+
+def heartbeat(
+    session: Session, run_id: int, owner: str, lease_s: float, progress: dict[str, object]
+) -> bool | None:
+    """Extend the run's lease and store its progress, fenced on the owner.
+
+    Returns whether a cancel was requested, or None when ``owner`` no longer holds the run
+    (recovery took it back after the lease expired): the caller must stop without concluding.
+    """
+    now = utcnow()
+    active = (RunStatus.PROVISIONING, RunStatus.RUNNING, RunStatus.ANALYSING)
+    held = session.execute(
+        update(Run)
+        .where(Run.id == run_id, Run.claimed_by == owner, Run.status.in_(active))
+        .values(heartbeat_at=now, lease_until=now + timedelta(seconds=lease_s), progress=progress)
+        .returning(Run.cancel_requested)
+    ).first()
+    return None if held is None else bool(held[0])
