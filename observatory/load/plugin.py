@@ -431,10 +431,13 @@ def _on_init(environment: Environment, runner: Runner | None = None, **_: Any) -
 
 
 def _on_test_start(environment: Environment, **_: Any) -> None:
-    if isinstance(environment.runner, WorkerRunner):
+    # A worker can get its first spawn message while its runner is still being built
+    # (environment.runner is None then), so the role comes from the options.
+    if getattr(environment.parsed_options, "worker", False):
         # The spawn message has just updated the options with the master's: remote
         # workers learn the run here, and forked ones the run's actual start time.
-        _new_state(environment)
+        if _new_state(environment) is None:
+            log.error("observatory plugin: the master sent no run config; not recording")
         return
     st = _STATE
     if st is None or st.master is None:

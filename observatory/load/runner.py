@@ -323,6 +323,7 @@ def _command(
         "--master-bind-port", str(port),
         "--master-port", str(port),  # forked workers connect with this one
         "--expect-workers-max-wait", f"{EXPECT_WORKERS_S:g}",
+        "--enable-rebalancing",  # remote workers joining a running test get users too
         "-H", target.url,
         "-u", str(users), "-r", f"{spawn_rate:g}",
         "-t", f"{int(backstop) + 1}s",

@@ -331,3 +331,40 @@ def test_bad_bodies_are_failures_not_successes(
     assert {e.category for e in errors} == {"bad_body"}
     expected = "not JSON" if file == "chat.py" else "ended without its terminator"
     assert any(expected in m for e in errors for m in e.messages)
+
+
+def test_a_remote_worker_joins_through_the_same_report_path(
+    upstream: Upstream, tmp_path: Path, settings: Settings, make_scenario: MakeScenario
+) -> None:
+    load = start_load(
+        make_scenario("chat.py", duration=8, profile={"model": "closed", "users": 4,
+                                                      "spawn_rate": 50}),
+        "chat", upstream.url, API_KEY, tmp_path, settings, stop_timeout=10,
+    )  # fmt: skip
+    meta = json.loads((tmp_path / "load.json").read_text())
+    plugin = Path(meta["command"][meta["command"].index("-f") + 1].split(",")[0])
+    scenario_file = meta["command"][meta["command"].index("-f") + 1].split(",")[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OBSERVATORY_LOAD_")}
+    env["OBSERVATORY_LOAD_API_KEY"] = API_KEY  # the run's parameters come from the master
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "locust", "--worker", "--master-host", "127.0.0.1",
+         "--master-port", str(meta["master_port"]), "-f", f"{plugin},{scenario_file}"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, start_new_session=True,
+    )  # fmt: skip
+    upstream_port = int(upstream.url.rsplit(":", 1)[1])
+
+    def remote_sends() -> bool:  # rebalanced users: the joined worker talks to the upstream
+        connections = psutil.Process(worker.pid).net_connections(kind="tcp")
+        return any(c.raddr and c.raddr.port == upstream_port for c in connections)
+
+    try:
+        _await(lambda: load.status().get("workers") == 2, 20)
+        _await(remote_sends, 20)
+        assert load.wait(60) == 0
+    finally:
+        worker.kill()
+        worker.wait(10)
+    time.sleep(0.2)
+    records = list(read_spool(load.spool_path))
+    latency = sum(r.count for r in records if isinstance(r, Window) and r.series == "latency")
+    assert latency == _served(upstream) > 0
