@@ -1,6 +1,11 @@
 """Detection power of analyse() against a naive single t-test, on A/A and A/B pairs.
 
 Usage: .venv/bin/python benchmarks/detection_power.py [--runs 400] [--json out.json]
+       .venv/bin/python benchmarks/detection_power.py --database URL --scenario NAME
+
+With --database, the runs are the stored, completed runs of that scenario (real runs,
+separately started, same length and rate), in id order; since there are few of them, every
+pair of runs within each half is used (tuning half, scoring half), not only disjoint ones.
 
 Runs come from ``analysis.synthetic`` today; ``evaluate(runs)`` accepts any list of
 RunData, so stored real runs (at least 10 separately started, same length and rate)
@@ -148,6 +153,36 @@ class Rate:
 Scores = dict[str, dict[str, Rate]]
 
 
+def all_pairs(runs: Sequence[RunData]) -> list[tuple[RunData, RunData]]:
+    """Every pair (i < j): for a few real runs, where disjoint pairs would be too few."""
+    return [(runs[i], runs[j]) for i in range(len(runs)) for j in range(i + 1, len(runs))]
+
+
+def stored_runs(url: str, scenario: str) -> list[RunData]:
+    """Completed runs of ``scenario`` in a store, oldest first."""
+    from sqlalchemy import select
+
+    from observatory.store.db import make_engine, session_factory, transaction
+    from observatory.store.evidence import load_run_data
+    from observatory.store.tables import Run
+
+    sessions = session_factory(make_engine(url))
+    with transaction(sessions) as session:
+        query = select(Run).where(Run.scenario == scenario, Run.status == "done")
+        return [load_run_data(session, run) for run in session.scalars(query.order_by(Run.id))]
+
+
+def evaluate_real(runs: Sequence[RunData]) -> Evaluation:
+    """Tune on all pairs of the first half of the runs, score on all pairs of the second."""
+    half = len(runs) // 2
+    tuning, scoring = all_pairs(runs[:half]), all_pairs(runs[half:])
+    print(f"{len(runs)} real runs: tune on {len(tuning)} pairs, score on {len(scoring)}")
+    scale = tune(tuning)
+    scored = score(scoring, scaled_thresholds(scale))
+    defaults = score(scoring, ThresholdSettings()) if scale != 1.0 else scored
+    return Evaluation(scale=scale, tuned=scored, defaults=defaults)
+
+
 def pairs_of(runs: Sequence[RunData]) -> list[tuple[RunData, RunData]]:
     """Disjoint consecutive pairs: (run 0, run 1), (run 2, run 3), ..."""
     return [(runs[i], runs[i + 1]) for i in range(0, len(runs) - 1, 2)]
@@ -234,8 +269,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--aa-only", action="store_true", help="only the A/A false-positive rate, at defaults"
     )
+    parser.add_argument("--database", help="evaluate the stored runs of --scenario in this DB")
+    parser.add_argument("--scenario", default="power")
     args = parser.parse_args(argv)
     started = time.perf_counter()
+    if args.database:
+        real = stored_runs(args.database, args.scenario)
+        print(f"{len(real)} stored runs of {args.scenario!r}")
+        print(_table(evaluate_real(real)))
+        return 0
     profile = Profile(duration_s=args.minutes * 60, warmup_s=min(300.0, args.minutes * 6))
     runs = [synthetic_run(profile, seed=args.seed + i) for i in range(args.runs)]
     print(
