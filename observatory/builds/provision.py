@@ -38,6 +38,9 @@ LOG_FILE = "gateway.log"
 STOP_GRACE = 10.0
 # Environment variables a started gateway never inherits from us.
 _SCRUBBED = ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "DATABASE_URL")
+# Nor any Redis settings: an inherited REDIS_URL would point LiteLLM at a shared Redis,
+# whatever its config says (a run's Redis comes from faults.redis_gateway, explicitly).
+_SCRUBBED_PREFIXES = ("OBSERVATORY_", "REDIS_")
 
 
 class RunningGateway:
@@ -299,7 +302,7 @@ def _child_env(gateway: GatewaySettings, upstream_url: str) -> dict[str, str]:
     env = {
         k: v
         for k, v in os.environ.items()
-        if k not in _SCRUBBED and not k.startswith("OBSERVATORY_")
+        if k not in _SCRUBBED and not k.startswith(_SCRUBBED_PREFIXES)
     }
     key = gateway.master_key.get_secret_value()
     env.update({"GATEWAY_MASTER_KEY": key, "UPSTREAM_URL": upstream_url})

@@ -14,7 +14,10 @@ LiteLLM (checked against 1.81.9 with Redis ``MONITOR`` and the proxy's counters)
 So a LiteLLM gateway gets both: the cache (hot path) and the router state (same Redis), with
 the configuration's own ``proxy_config`` able to change anything but the address (e.g.
 ``cache_params.socket_timeout``, 5 s by default: how long a black-holed Redis stalls each
-request). Any gateway also gets ``REDIS_HOST``, ``REDIS_PORT`` and ``REDIS_URL``.
+request). Every gateway also gets ``REDIS_HOST`` and ``REDIS_PORT``; other gateways get
+``REDIS_URL`` too, LiteLLM must not: a ``REDIS_URL`` in its environment replaces the config's
+Redis client settings (``socket_timeout`` among them: a black-holed Redis then stalls every
+request 5 s instead of the configured 1 s, measured).
 """
 
 from __future__ import annotations
@@ -50,14 +53,11 @@ def with_redis(
             f"url build {build.url!r} cannot be pointed at the run's Redis: runs with "
             "redis_* phases or the scenario param redis: true need a pip or command build"
         )
-    env = {
-        **gateway.env,
-        "REDIS_HOST": redis.host,
-        "REDIS_PORT": str(redis.port),
-        "REDIS_URL": f"redis://{redis.host}:{redis.port}",
-    }
+    env = {**gateway.env, "REDIS_HOST": redis.host, "REDIS_PORT": str(redis.port)}
     update: dict[str, Any] = {"env": env}
     if gateway.kind == "litellm":
         config = deep_merge(LITELLM_DEFAULTS, gateway.proxy_config)
         update["proxy_config"] = deep_merge(config, litellm_redis(redis.host, redis.port))
+    else:
+        env["REDIS_URL"] = f"redis://{redis.host}:{redis.port}"
     return gateway.model_copy(update=update)

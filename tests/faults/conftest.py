@@ -50,8 +50,10 @@ def fault_settings(
     return Settings.model_validate(values)
 
 
-def queue_run(sessions: sessionmaker[Session], settings: Settings, scenario: str) -> int:
-    request = ValidationRequest(build="fault", scenarios=(scenario,), source=TriggerSource.CLI)
+def queue_run(
+    sessions: sessionmaker[Session], settings: Settings, scenario: str, build: str = "fault"
+) -> int:
+    request = ValidationRequest(build=build, scenarios=(scenario,), source=TriggerSource.CLI)
     with transaction(sessions) as session:
         return plan(session, settings, request, host_fingerprint(host_facts())).run_ids[-1]
 

@@ -8,7 +8,8 @@
 - GET /health blocks the event loop for --health-cost-ms (an expensive management call
   that starves everything else, as a synchronous handler in a real gateway would);
 - any other GET answers {"data": []};
-- GET /_hits returns every request's path and arrival time, and the Redis outcomes.
+- GET /_hits returns every request's path and arrival time, the Redis outcomes and the
+  REDIS_* variables the gateway was started with.
 """
 
 from __future__ import annotations
@@ -72,7 +73,8 @@ def build_app(health_cost_ms: float) -> Starlette:
     async def get(request: Request) -> Response:
         path = request.url.path
         if path == "/_hits":
-            return JSONResponse({"hits": hits, "redis": redis_outcomes, "redis_port": redis[1]})
+            env = {k: v for k, v in os.environ.items() if k.startswith("REDIS_")}
+            return JSONResponse({"hits": hits, "redis": redis_outcomes, "env": env})
         hits.append((path, time.time()))
         if path in ("/health/liveliness", "/health/readiness"):
             return PlainTextResponse("I'm alive!")

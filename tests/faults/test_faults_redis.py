@@ -5,10 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import httpx
 import psutil
 import pytest
+from conftest import fault_settings
 
 from observatory.builds.litellm import proxy_config
+from observatory.builds.provision import start_gateway
 from observatory.errors import ConfigError
 from observatory.faults.redis_gateway import with_redis
 from observatory.faults.redis_server import RedisServer, RunRedis, needs_redis, run_redis
@@ -93,7 +96,7 @@ def test_litellm_gets_the_proxy_address_for_cache_and_router(redis: RunRedis) ->
     assert (router["redis_host"], router["redis_port"]) == ("127.0.0.1", redis.port)
     assert configured.env["KEEP"] == "1"
     assert configured.env["REDIS_PORT"] == str(redis.port)
-    assert configured.env["REDIS_URL"] == f"redis://127.0.0.1:{redis.port}"
+    assert "REDIS_URL" not in configured.env  # it would replace the config's client settings
     assert with_redis(gateway, build, None) is gateway
 
 
@@ -103,8 +106,26 @@ def test_other_gateways_get_the_address_in_their_environment(redis: RunRedis) ->
     configured = with_redis(gateway, build, redis)
     assert configured.proxy_config == {}
     assert configured.env["REDIS_HOST"] == "127.0.0.1"
+    assert configured.env["REDIS_URL"] == f"redis://127.0.0.1:{redis.port}"
     url_build = BuildSettings(gateway="toy", url="http://127.0.0.1:4000")
     with pytest.raises(
         ConfigError, match=r"url build 'http://127\.0\.0\.1:4000' cannot be pointed"
     ):
         with_redis(gateway, url_build, redis)
+
+
+def test_a_gateway_never_inherits_our_redis_settings(
+    redis: RunRedis, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("REDIS_URL", f"redis://127.0.0.1:{SHARED_REDIS_PORT}")
+    monkeypatch.setenv("REDIS_PASSWORD", "shared-secret")
+    settings = fault_settings(tmp_path)
+    build = settings.builds["fault"]
+    gateway = with_redis(settings.gateways["fault"], build, redis)
+    with start_gateway(build, gateway, settings, "http://127.0.0.1:9", tmp_path / "gw") as running:
+        env = httpx.get(f"{running.base_url}/_hits", timeout=5).json()["env"]
+    assert env == {
+        "REDIS_HOST": "127.0.0.1",
+        "REDIS_PORT": str(redis.port),
+        "REDIS_URL": f"redis://127.0.0.1:{redis.port}",
+    }
