@@ -97,7 +97,7 @@ def test_litellm_through_redis_down(
     assert max(calm) < 500.0
     # every request waited for its cache lookup to time out; the typical window shows the
     # configured 1 s (with LiteLLM's own 5 s default no window would be under 5 s), while
-    # some requests also wait 5 s more for a connection (LiteLLM's connection pool)
+    # some requests wait about 5 s more (measured; LiteLLM's defaults, not the config's)
     assert min(inside) >= 900.0
     assert min(inside) < 2000.0
     assert max(after) < 500.0  # LiteLLM reconnected to the healed Redis
