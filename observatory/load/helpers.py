@@ -28,7 +28,7 @@ from locust import FastHttpUser
 from observatory.errors import InputError
 from observatory.load import plugin
 from observatory.load.config import CONFIG_ENV, LoadConfig
-from observatory.load.plugin import EXTRAS_KEY, INTENDED_KEY, USAGE_KEY, Extras
+from observatory.load.process import EXTRAS_KEY, INTENDED_KEY, USAGE_KEY, Extras
 from observatory.load.sse import BadBodyError, SseParser
 
 __all__ = [
