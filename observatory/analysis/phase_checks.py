@@ -7,8 +7,8 @@ vs the calm before it (impact, informational) and against the baseline's same ph
 Gates are absolute limits a phase declares in its params (``observatory.faults.params``),
 checked without a baseline, each one a finding that can make the run a regression:
 
-- ``max_p99_ratio``: data-plane p99 during the phase / p99 in the calm before it
-  (``phase.<fault>.gate.p99_ratio``; "p99 during slow Redis stays under 2x");
+- ``max_p99_ratio``: p99 during the phase / p99 in the calm before it, per data-plane
+  request name (``phase.<fault>.gate.p99_ratio``; "p99 during slow Redis stays under 2x");
 - ``max_error_rate``: data-plane failures / requests during the phase (``gate.error_rate``);
 - ``max_recovery``: seconds from the phase's end until p99 and error rate are back to their
   calm level (``gate.recovery``; never recovering exceeds any limit);
@@ -83,7 +83,7 @@ def gate_findings(data: RunData, limits: Limits) -> list[Finding]:
     for pv, health in zip(phase_views(data), phase_views(data, keep=is_health), strict=True):
         params = pv.phase.params
         if (ratio := _limit(params, "max_p99_ratio")) is not None:
-            findings.append(_ratio_gate(pv, ratio))
+            findings += _ratio_gates(pv, ratio)
         if (errors := _limit(params, "max_error_rate")) is not None:
             findings.append(_error_gate(pv, errors))
         if (recovery := _limit(params, "max_recovery")) is not None:
@@ -93,9 +93,9 @@ def gate_findings(data: RunData, limits: Limits) -> list[Finding]:
     return findings
 
 
-def whole_p99(run: RunView) -> float:
-    """p99 (ms) over every request of ``run``'s names; NaN when there are none."""
-    rows = latency_rows(run, OVERALL)
+def whole_p99(run: RunView, name: str = OVERALL) -> float:
+    """p99 (ms) over every request of ``name`` (all names: ``*``); NaN when there are none."""
+    rows = latency_rows(run, name)
     rows = rows[rows["count"] > rows["failures"]]
     if rows.empty:
         return math.nan
@@ -147,23 +147,30 @@ def _limit(params: Mapping[str, object], key: str) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
-def _ratio_gate(pv: PhaseViews, limit: float) -> Finding:
-    calm, during = whole_p99(pv.before), whole_p99(pv.during)
+def _ratio_gates(pv: PhaseViews, limit: float) -> list[Finding]:
+    """One per data-plane request name (a streaming p99 would hide a slower plain call)."""
+    names = sorted(set(pv.before.names) | set(pv.during.names))
+    return [_ratio_gate(pv, name, limit) for name in names] or [_ratio_gate(pv, OVERALL, limit)]
+
+
+def _ratio_gate(pv: PhaseViews, name: str, limit: float) -> Finding:
+    calm, during = whole_p99(pv.before, name), whole_p99(pv.during, name)
     fault = pv.phase.fault
     if math.isnan(calm) or math.isnan(during) or calm <= 0:
         return _gate(
             pv, "p99_ratio", FindingVerdict.INCONCLUSIVE,
-            f"no data-plane requests answered {'before' if math.isnan(calm) else 'during'} "
+            f"no {name} requests answered {'before' if math.isnan(calm) else 'during'} "
             f"{fault}: p99 ratio not measured (limit {limit:g}x)",
+            name=name,
         )  # fmt: skip
     ratio = during / calm
     verdict = FindingVerdict.REGRESSION if ratio > limit else FindingVerdict.UNCHANGED
     detail = (
-        f"data-plane p99 during {fault} {during:.4g} ms = {ratio:.2f}x the calm before it "
+        f"p99 during {fault} {during:.4g} ms = {ratio:.2f}x the calm before it "
         f"({calm:.4g} ms; baseline column); limit {limit:g}x"
     )
     return _gate(
-        pv, "p99_ratio", verdict, detail,
+        pv, "p99_ratio", verdict, detail, name=name,
         baseline=calm, candidate=during, delta=ratio - 1, threshold=limit - 1, unit="ms",
     )  # fmt: skip
 

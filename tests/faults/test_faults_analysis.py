@@ -40,7 +40,7 @@ def test_p99_ratio_gate_holds_the_line_it_is_given() -> None:
     three_times = scale_latency(
         run(1, "redis_slow", max_p99_ratio=2.0), 3.0, columns=ALL, from_s=START, until_s=END
     )
-    gate = only(analyse(three_times, None, TH).findings, "phase.redis_slow.gate.p99_ratio")
+    gate = only(analyse(three_times, None, TH).findings, "phase.redis_slow.gate.p99_ratio", "chat")
     assert gate.verdict is FindingVerdict.REGRESSION
     assert gate.candidate is not None
     assert gate.baseline is not None
@@ -50,7 +50,7 @@ def test_p99_ratio_gate_holds_the_line_it_is_given() -> None:
     loose = replace(
         three_times, phases=(replace(three_times.phases[0], params={"max_p99_ratio": 4.0}),)
     )
-    gate = only(analyse(loose, None, TH).findings, "phase.redis_slow.gate.p99_ratio")
+    gate = only(analyse(loose, None, TH).findings, "phase.redis_slow.gate.p99_ratio", "chat")
     assert gate.verdict is FindingVerdict.UNCHANGED
 
 
@@ -60,7 +60,7 @@ def test_a_failed_gate_makes_the_run_a_regression_even_without_baseline() -> Non
     )
     result = analyse(data, None, TH)
     assert result.verdict is Verdict.REGRESSION
-    assert result.reason.startswith("phase.redis_slow.gate.p99_ratio")
+    assert result.reason.startswith("phase.redis_slow.gate.p99_ratio of chat")
     calm = analyse(run(2, "redis_slow", max_p99_ratio=2.0), None, TH)
     assert calm.verdict is Verdict.NO_BASELINE
 
@@ -154,3 +154,15 @@ def test_health_gate_without_probes_is_inconclusive() -> None:
     gate = only(analyse(data, None, TH).findings, "phase.control_plane.gate.health_p99", "health:*")
     assert gate.verdict is FindingVerdict.INCONCLUSIVE
     assert "no health probes" in gate.detail
+
+
+def test_p99_ratio_gate_is_per_request_name() -> None:
+    stream = Endpoint("chat_stream", 5.0, 400.0, 0.30, streaming=True)
+    data = run(11, "redis_slow", (CHAT, stream), max_p99_ratio=2.0)
+    # only the plain calls slow down; the streams' larger p99 must not hide them
+    data = scale_latency(data, 3.0, columns=ALL, names=["chat"], from_s=START, until_s=END)
+    findings = analyse(data, None, TH).findings
+    chat = only(findings, "phase.redis_slow.gate.p99_ratio", "chat")
+    streamed = only(findings, "phase.redis_slow.gate.p99_ratio", "chat_stream")
+    assert chat.verdict is FindingVerdict.REGRESSION
+    assert streamed.verdict is FindingVerdict.UNCHANGED
