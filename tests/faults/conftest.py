@@ -22,6 +22,9 @@ from observatory.validation import ValidationRequest, plan
 
 GATEWAY_SCRIPT = Path(__file__).with_name("fault_gateway.py")
 GATEWAY_COMMAND = f"{sys.executable} {GATEWAY_SCRIPT} --host {{host}} --port {{port}}"
+# The lead's toy gateway forwards to the mock upstream (the fault gateway answers itself).
+TOY_SCRIPT = Path(__file__).parents[1] / "fixtures" / "toy_gateway.py"
+TOY_COMMAND = f"{sys.executable} {TOY_SCRIPT} --host {{host}} --port {{port}} --config {{config}}"
 
 
 def fault_settings(
@@ -33,7 +36,10 @@ def fault_settings(
         "gateways": {
             "fault": {"kind": "openai", "readiness_timeout": "30s", "timing_header": None}
         },
-        "builds": {"fault": {"gateway": "fault", "command": GATEWAY_COMMAND, "version": "1.0"}},
+        "builds": {
+            "fault": {"gateway": "fault", "command": GATEWAY_COMMAND, "version": "1.0"},
+            "toy": {"gateway": "fault", "command": TOY_COMMAND, "version": "1.0"},
+        },
         "scenarios": scenarios
         or {
             "chat": {

@@ -48,6 +48,12 @@ def pipeline_settings(tmp_path: Path) -> Settings:
              "params": {"max_health_p99": "5ms"}},
             control_plane_users=3, health_interval=0.2, profile={"users": 6},
         ),
+        "provider-degraded": scenario(
+            "provider_degraded.py",
+            {"at": "7s", "fault": "provider_errors", "duration": "5s",
+             "params": {"error_rate": 0.5, "error_codes": [503], "max_error_rate": 0.1}},
+            stream_share=0.5, timeout=10.0,
+        ),
     }  # fmt: skip
     # Other test suites share this host's two cores: a busy host must not turn the verdicts
     # these tests check into "inconclusive (load generator saturated)".
@@ -55,8 +61,10 @@ def pipeline_settings(tmp_path: Path) -> Settings:
     return fault_settings(tmp_path, scenarios, load=load)
 
 
-def run(settings: Settings, sessions: sessionmaker[Session], scenario_name: str) -> int:
-    run_id = queue_run(sessions, settings, scenario_name)
+def run(
+    settings: Settings, sessions: sessionmaker[Session], scenario_name: str, build: str = "fault"
+) -> int:
+    run_id = queue_run(sessions, settings, scenario_name, build)
     outcome = execute_run(run_id, RunContext(settings, sessions, "test"))
     assert outcome.status == RunStatus.DONE, outcome.reason
     assert outcome.report_path is not None
@@ -124,3 +132,19 @@ def test_control_plane_run_reports_health_under_pressure(
     judged = [f for f in findings if f.metric.startswith("phase.control_plane.impact.latency")]
     assert judged
     assert all(not f.name.startswith(("control:", "health:")) for f in judged)
+
+
+def test_provider_degraded_run_fails_its_error_gate(
+    pipeline_settings: Settings, engine: object, sessions: sessionmaker[Session]
+) -> None:
+    run_id = run(pipeline_settings, sessions, "provider-degraded", build="toy")
+    [phase] = rows(sessions, FaultPhaseRow, run_id)
+    assert phase.measured["knobs"] == {"error_rate": 0.5, "error_codes": [503]}
+    assert phase.measured["after"]["faults"]["error_503"] > 5  # the provider did fail
+    findings = rows(sessions, FindingRow, run_id)
+    errors = gate(findings, "phase.provider_errors.gate.error_rate")
+    assert errors.verdict == FindingVerdict.REGRESSION  # the toy gateway passes 503s on
+    assert errors.candidate is not None
+    assert 25.0 < errors.candidate < 75.0  # percent of data-plane requests
+    impact = {f.name for f in findings if f.metric == "phase.provider_errors.impact.latency_p99"}
+    assert impact == {"chat", "chat_stream"}
