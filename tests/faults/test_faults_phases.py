@@ -92,7 +92,7 @@ def test_redis_slow_holds_commands_during_its_phase_only(
     seen = row.measured["during"]
     assert seen["mode"] == "slow"
     assert seen["delayed_chunks"] >= 2 * len(during)  # every probe: command and reply
-    assert seen["held_s_max"] == pytest.approx(0.2, abs=0.05)
+    assert 0.2 <= seen["held_s_max"] < 1.0  # at least the delay; more only on a busy host
     assert row.measured["redis_answers_after"] is True
 
 

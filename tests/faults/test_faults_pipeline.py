@@ -97,7 +97,7 @@ def test_redis_slow_run_fails_its_p99_gate(
     seen = phase.measured["during"]
     assert seen["mode"] == "slow"
     assert seen["delayed_chunks"] > 20  # the gateway's GETs went through the proxy
-    assert seen["held_s_max"] == pytest.approx(0.15, abs=0.05)
+    assert 0.15 <= seen["held_s_max"] < 1.0  # at least the delay; more only on a busy host
     findings = rows(sessions, FindingRow, run_id)
     ratio = gate(findings, "phase.redis_slow.gate.p99_ratio")
     assert ratio.verdict == FindingVerdict.REGRESSION

@@ -55,7 +55,7 @@ def test_slow_holds_every_command_in_both_directions_then_heals(redis: RunRedis)
     assert all(took < DELAY / 2 for _, took in after), after
     seen = delta(before, during)
     assert seen["delayed_chunks"] == 6  # three commands, three replies
-    assert seen["held_s_max"] == pytest.approx(DELAY, abs=0.05)
+    assert DELAY <= seen["held_s_max"] < DELAY + 0.5  # more only on a busy host
     assert seen["held_s_total"] >= 6 * DELAY * 0.95
     assert delta(during, proxy.snapshot())["delayed_chunks"] == 0
 
