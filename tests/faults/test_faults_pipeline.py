@@ -83,8 +83,16 @@ def gate(findings: list[FindingRow], metric: str) -> FindingRow:
     return found
 
 
-def redis_servers() -> list[psutil.Process]:
-    return [p for p in psutil.Process().children(recursive=True) if "redis-server" in p.name()]
+def redis_servers() -> list[str]:
+    """Our redis-server children still alive (others may exit while we look)."""
+    alive = []
+    for child in psutil.Process().children(recursive=True):
+        try:
+            if "redis-server" in child.name() and child.status() != psutil.STATUS_ZOMBIE:
+                alive.append(f"{child.pid} {child.cmdline()}")
+        except psutil.NoSuchProcess:
+            continue
+    return alive
 
 
 def test_redis_slow_run_fails_its_p99_gate(
