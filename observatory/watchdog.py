@@ -7,6 +7,7 @@ from collections.abc import Iterable
 
 from observatory.domain import Series, Window
 from observatory.durations import format_duration
+from observatory.faults.names import is_control
 from observatory.settings import AbortSettings
 
 
@@ -14,7 +15,9 @@ class ErrorRateWatch:
     """Ends a run when every window over a sustained span exceeds the error-rate limit.
 
     Judged per window over all request names (latency series), so one bad request name in a
-    mixed profile is diluted as it would be in production; warm-up windows are ignored.
+    mixed profile is diluted as it would be in production; warm-up windows are ignored, and
+    so are control-plane requests (``control:*``): under a control_plane phase they are the
+    fault itself, not the gateway failing its users.
     """
 
     def __init__(self, rules: AbortSettings, window_s: float, warmup_end: float) -> None:
@@ -25,7 +28,7 @@ class ErrorRateWatch:
 
     def add(self, windows: Iterable[Window]) -> None:
         for w in windows:
-            if w.series == Series.LATENCY:
+            if w.series == Series.LATENCY and not is_control(w.name):
                 totals = self._totals[w.start.timestamp()]
                 totals[0] += w.count
                 totals[1] += w.failures
