@@ -141,7 +141,11 @@ class FaultProxy:
     def start(self) -> FaultProxy:
         self._thread.name = f"fault-proxy-{self.target[1]}"
         self._thread.start()
-        self._call(self._listen())
+        try:
+            self._call(self._listen())
+        except BaseException:
+            self.stop()  # no loop thread outlives a proxy that never listened
+            raise
         log.info("fault proxy %s:%s -> %s:%s", self.host, self.port, *self.target)
         return self
 

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from observatory.errors import ForbiddenTargetError, InputError
+from observatory.errors import ForbiddenTargetError, InputError, LoadError
 from observatory.faults.proxy import FaultProxy, Mode, delta
 from observatory.faults.redis_server import RunRedis
 from observatory.faults.resp import RespConnection, encode, ping
@@ -144,3 +144,9 @@ def test_stop_closes_everything_and_leaves_no_thread(redis: RunRedis) -> None:
     assert not [t for t in threading.enumerate() if t.name.startswith("fault-proxy")]
     redis.proxy.stop()  # twice is fine
     client.close()
+
+
+def test_a_port_in_use_is_a_clear_error_and_leaves_no_thread(redis: RunRedis) -> None:
+    with pytest.raises(LoadError, match=r"fault proxy on 127\.0\.0\.1"):
+        FaultProxy(redis.server.address, port=redis.port).start()  # the first proxy's port
+    assert len([t for t in threading.enumerate() if t.name.startswith("fault-proxy")]) == 1
