@@ -20,7 +20,7 @@ from observatory.analysis.metrics import (
     percentile_sample,
     view,
 )
-from observatory.analysis.resources import Slope
+from observatory.analysis.resources import MIN_SPAN_S, Slope
 from observatory.analysis.rundata import RunData
 from observatory.analysis.thresholds import Limits, exceeds
 from observatory.domain import Finding, FindingVerdict, Series
@@ -176,8 +176,19 @@ def leak_finding(cand: Slope, base: Slope | None, limits: Limits) -> Finding:
         p_value=None,
         threshold=limit,
         unit="MB/h",
-        detail=f"gateway memory slope after warm-up over {cand.span_s / 60:.0f} min "
-        f"({cand.points} samples); flagged when the interval's lower bound clears {floor:.3g}",
+        detail=_leak_detail(cand, floor),
+    )
+
+
+def _leak_detail(cand: Slope, floor: float) -> str:
+    if not cand.long_enough:
+        return (
+            f"not judged: {cand.span_s / 60:.0f} min of samples after warm-up; a leak slope "
+            f"needs {MIN_SPAN_S / 60:.0f} min (shorter, start-up growth looks like a leak)"
+        )
+    return (
+        f"gateway memory slope after warm-up over {cand.span_s / 60:.0f} min "
+        f"({cand.points} samples); flagged when the interval's lower bound clears {floor:.3g}"
     )
 
 

@@ -136,10 +136,11 @@ def _resources(
 ) -> list[Evidence]:
     column = memory_column(cand.data, base.data)
     b_mem, c_mem = memory_series(base.data, column), memory_series(cand.data, column)
-    evidence = [
-        slope_evidence(*slopes),
-        peak_evidence(b_mem, c_mem),
-    ]
+    evidence = [peak_evidence(b_mem, c_mem)]
+    if all(slope.long_enough for slope in slopes):
+        # Shorter runs cannot tell a leak from start-up growth: the baseline-free
+        # memory_leak finding says so, without making the whole run inconclusive.
+        evidence.insert(0, slope_evidence(*slopes))
     b_cpu, c_cpu = cpu_sample(base.data), cpu_sample(cand.data)
     evidence.append(
         compare(

@@ -44,9 +44,11 @@ class Slope:
 
     @property
     def known(self) -> bool:
-        return (
-            self.points >= MIN_POINTS and self.span_s >= MIN_SPAN_S and math.isfinite(self.mb_per_h)
-        )
+        return self.points >= MIN_POINTS and self.long_enough and math.isfinite(self.mb_per_h)
+
+    @property
+    def long_enough(self) -> bool:
+        return self.span_s >= MIN_SPAN_S
 
 
 def memory_column(*runs: RunData) -> str:

@@ -9,6 +9,7 @@ from observatory.cli.context import App, pass_app
 from observatory.conclude import replace_findings
 from observatory.domain import Finding, RunStatus, Verdict
 from observatory.errors import InputError
+from observatory.report.findings import finding_rows
 from observatory.store import runs as store_runs
 from observatory.store.db import transaction
 from observatory.store.evidence import load_run_data
@@ -49,30 +50,24 @@ def compare(app: App, run_id: int, baseline_id: int | None) -> int:
 
 
 def findings_table(findings: tuple[Finding, ...]) -> list[str]:
-    header = f"{'METRIC':18} {'NAME':16} {'VERDICT':13} {'BASELINE':>10} {'CANDIDATE':>10} "
-    header += f"{'DELTA':>9} {'95% CI':>19} {'P':>7} {'THRESHOLD':>9}"
-    lines = [header]
-    for f in findings:
-        lines.append(
-            f"{f.metric:18.18} {f.name:16.16} {f.verdict:13} {_num(f.baseline):>10} "
-            f"{_num(f.candidate):>10} {_pct(f.delta):>9} {_ci(f):>19} "
-            f"{_num(f.p_value, 3):>7} {_num(f.threshold):>9}"
+    """The report's findings table as text: same order, same units."""
+    header = ("VERDICT", "METRIC", "NAME", "BASELINE", "CANDIDATE", "DELTA", "95% CI", "P", "LIMIT")
+    rows = [header] + [
+        (
+            r.verdict,
+            r.metric,
+            r.name,
+            r.baseline,
+            r.candidate,
+            r.delta,
+            r.interval,
+            r.p_value,
+            r.threshold,
         )
-    return lines
-
-
-def _num(value: float | None, digits: int = 1) -> str:
-    return "-" if value is None else f"{value:.{digits}f}"
-
-
-def _pct(value: float | None) -> str:
-    return "-" if value is None else f"{value:+.1%}"
-
-
-def _ci(f: Finding) -> str:
-    if f.ci_low is None or f.ci_high is None:
-        return "-"
-    return f"[{f.ci_low:+.1%}, {f.ci_high:+.1%}]"
+        for r in finding_rows(findings)
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    return ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in rows]
 
 
 COMMANDS = [compare]

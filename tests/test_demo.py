@@ -1,0 +1,40 @@
+"""The demo path end to end, with short durations: two real LiteLLM releases from PyPI.
+
+Slow (two cached ~500 MB venvs; the first run installs them), but it runs in CI: it is
+what `make demo` does, minus the minutes of load.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.slow
+def test_demo_validates_a_candidate_against_the_stable_release(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OBSERVATORY_")}
+    env["OBSERVATORY_DATA_DIR"] = str(tmp_path / "data")
+    result = subprocess.run(
+        [sys.executable, "-m", "observatory", "demo", "--duration", "40s"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=1500,
+    )  # fmt: skip
+    out = result.stdout
+    assert result.returncode == 0, result.stderr[-3000:] + out[-3000:]
+    assert "queued litellm-stable as the baseline, to run first" in out
+    assert "run 1: done" in out
+    assert "run 2: done" in out
+    assert "Slack message would send (Slack not configured)" in out
+    assert "verdict of run 2:" in out
+    assert "no process left running" in out
+    report = tmp_path / "data" / "reports" / "runs" / "2" / "index.html"
+    assert report.is_file()
+    html = report.read_text()
+    assert "litellm-candidate" in html
+    assert "1.81.9" in html  # the baseline's version, side by side
+    assert (tmp_path / "data" / "reports" / "index.html").is_file()
