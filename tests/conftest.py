@@ -10,6 +10,7 @@ import os
 import uuid
 from collections.abc import Iterator
 
+import psutil
 import psycopg
 import pytest
 from sqlalchemy import Engine, text
@@ -17,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from observatory.store import db
 from observatory.store.tables import Base
+from tests.processes import children_of_us
 
 PG_ADMIN_DSN = os.environ.get(
     "OBSERVATORY_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -30,6 +32,29 @@ def _pg_available() -> str | None:
             return None
     except psycopg.Error as exc:
         return f"Postgres at {PG_ADMIN_DSN} unreachable: {str(exc).splitlines()[0]}"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def no_process_left_behind(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Every test module stops every process it started (servers, gateways, Locust)."""
+    before = {p.pid for p in children_of_us()}
+    yield
+    _, alive = psutil.wait_procs(_new_children(before), timeout=10)
+    for process in alive:
+        process.kill()
+    leaked = [_describe(p) for p in alive]
+    assert not leaked, f"{request.node.nodeid} left processes running: {leaked}"
+
+
+def _new_children(before: set[int]) -> list[psutil.Process]:
+    return [p for p in children_of_us() if p.pid not in before]
+
+
+def _describe(process: psutil.Process) -> str:
+    try:
+        return f"{process.pid} {' '.join(process.cmdline())[:200]}"
+    except psutil.Error:
+        return str(process.pid)
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,6 @@ import threading
 import time
 from pathlib import Path
 
-import psutil
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -19,6 +18,7 @@ from observatory.settings import Settings, load_settings
 from observatory.store.db import transaction
 from observatory.store.tables import AlertRow, ResourceSampleRow, Run, WindowRow
 from observatory.validation import ValidationRequest, plan
+from tests.processes import children_of_us
 
 TOY = Path(__file__).parent / "fixtures" / "toy_gateway.py"
 
@@ -63,10 +63,6 @@ def queue(sessions: sessionmaker[Session], settings: Settings, build: str) -> in
     request = ValidationRequest(build=build, scenarios=("chat",), source=TriggerSource.CLI)
     with transaction(sessions) as session:
         return plan(session, settings, request, host_fingerprint(host_facts())).run_ids[-1]
-
-
-def children_of_us() -> list[psutil.Process]:
-    return [p for p in psutil.Process().children(recursive=True) if p.is_running()]
 
 
 def test_a_short_run_stores_windows_samples_verdict_alert_and_report(

@@ -14,7 +14,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import psutil
 import pytest
 
 from observatory.domain import RunStatus, TriggerSource
@@ -25,6 +24,7 @@ from observatory.settings import load_settings
 from observatory.store import db
 from observatory.store.db import transaction
 from observatory.validation import ValidationRequest, plan
+from tests.processes import children_of_us
 
 ROOT = Path(__file__).resolve().parents[2]
 TOY = ROOT / "tests" / "fixtures" / "toy_gateway.py"
@@ -81,7 +81,7 @@ def real_reports(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int]:
     finally:
         engine.dispose()
     assert len(run_ids) == 2, "a stable baseline run is planned first"
-    assert [p for p in psutil.Process().children(recursive=True) if p.is_running()] == []
+    assert children_of_us() == []
     return out, run_ids[-1]
 
 
