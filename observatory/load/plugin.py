@@ -68,8 +68,14 @@ def _config(environment: Environment) -> LoadConfig | None:
 
 def _new_state(environment: Environment) -> ProcessState | None:
     global _STATE
+    request: Any = events.request  # Locust's EventHook is untyped
+    if _STATE is not None:
+        request.remove_listener(_STATE.on_request)
     config = _config(environment)
     _STATE = None if config is None else ProcessState(environment, config)
+    if _STATE is not None:
+        # The bound method itself listens: one Python call less on every request.
+        request.add_listener(_STATE.on_request)
     return _STATE
 
 
@@ -123,20 +129,6 @@ def _on_test_start(environment: Environment, **_: Any) -> None:
     st.master.meter.sample()  # start-up CPU is not the run's
     st.master.state = "running"
     st.master.write_status(time.time(), force=True)
-
-
-def _on_request(
-    name: str,
-    response_time: float,
-    response: Any = None,
-    context: dict[str, Any] | None = None,
-    exception: BaseException | None = None,
-    start_time: float | None = None,
-    **_: Any,
-) -> None:
-    st = _STATE
-    if st is not None:
-        st.on_request(name, response_time, response, context, exception, start_time)
 
 
 def _on_report_to_master(client_id: str, data: dict[str, Any], **_: Any) -> None:
@@ -252,7 +244,6 @@ def _register() -> None:
         (events.init_command_line_parser, _add_options),
         (events.init, _on_init),
         (events.test_start, _on_test_start),
-        (events.request, _on_request),
         (events.report_to_master, _on_report_to_master),
         (events.worker_report, _on_worker_report),
         (events.test_stop, _on_test_stop),

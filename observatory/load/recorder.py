@@ -64,7 +64,11 @@ class Recorder:
 
     def record(self, series: str, name: str, index: int, value_ms: float) -> None:
         """One sample of ``series`` (ms, or tokens for the tokens series) in window ``index``."""
-        self._entry(series, name, index).values.append(value_ms)
+        key = (series, name, index)  # inlined _entry: this runs several times per request
+        entry = self._entries.get(key)
+        if entry is None:
+            entry = self._entries[key] = _Entry()
+        entry.values.append(value_ms)
 
     def record_many(self, series: str, name: str, index: int, values_ms: list[float]) -> None:
         if values_ms:

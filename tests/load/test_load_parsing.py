@@ -7,6 +7,7 @@ import random
 
 import pytest
 
+from observatory.load.body import BodyCheck
 from observatory.load.pacing import ArrivalSchedule
 from observatory.load.redaction import redact
 from observatory.load.sse import BadBodyError, SseParser
@@ -134,3 +135,22 @@ def test_bad_arrival_and_rate_are_refused() -> None:
         ArrivalSchedule("burst", 1.0)
     with pytest.raises(ValueError, match="rate must be positive"):
         ArrivalSchedule("constant", 1.0).take(0.0, rate=0.0)
+
+
+def test_body_check_reads_usage_and_refuses_non_objects() -> None:
+    check = BodyCheck(full_every=1000)
+    body = b'{"id":"x","choices":[],"usage":{"prompt_tokens":5,"completion_tokens": 32}}'
+    assert check.tokens(body, ("completion_tokens",)) == 32
+    assert check.tokens(b' {"usage":{"output_tokens":7}}\n', ("output_tokens",)) == 7
+    assert check.tokens(b'{"data":[]}', ("completion_tokens",)) is None
+    for bad in (b"", b"<html>proxy error</html>", b'{"usage":{"completion_tokens":3'):
+        with pytest.raises(BadBodyError, match="not a JSON object"):
+            check.tokens(bad, ("completion_tokens",))
+
+
+def test_body_check_parses_every_nth_body_in_full() -> None:
+    check = BodyCheck(full_every=2)
+    malformed = b'{"usage": {"completion_tokens": 3}, oops}'
+    assert check.tokens(malformed, ("completion_tokens",)) == 3  # shape only
+    with pytest.raises(BadBodyError, match="not JSON"):
+        check.tokens(malformed, ("completion_tokens",))  # the second is parsed in full
