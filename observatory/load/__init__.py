@@ -1,6 +1,7 @@
 """Locust integration: runner (subprocess), plugin (HDR windows, streaming timings,
 open-model pacing), spool and live status.
 
-The package modules other than ``plugin`` and ``helpers`` import no Locust or gevent, so
-the service process can start runs and read spools without entering gevent.
+Only ``plugin``, ``process``, ``master`` and ``helpers`` import Locust or gevent; they run
+inside the Locust processes. The service process uses ``runner``, ``spool``, ``status``
+and ``histogram`` and never enters gevent.
 """

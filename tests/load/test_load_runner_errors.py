@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -138,3 +140,14 @@ def test_bad_scenario_param_fails_the_start_up_with_its_message(
     assert "scenario param 'max_tokens': expected int" in message
     assert API_KEY not in message
     assert upstream.stats()["requests_total"] == 0
+
+
+def test_the_service_side_never_imports_gevent_or_locust() -> None:
+    code = (
+        "import sys\n"
+        "import observatory.load.runner, observatory.load.spool, observatory.load.status\n"
+        "import observatory.load.histogram, observatory.load.collector\n"
+        "print(sorted(m for m in ('gevent', 'locust') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
