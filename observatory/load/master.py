@@ -23,6 +23,9 @@ from observatory.load.status import STATUS_NAME, write_status
 from observatory.load.window import WindowGrid
 
 STATUS_INTERVAL_S = 2.0
+# Locust appends a row to its chart history every 5 s, forever (~1.4 MB/hour); only its
+# web UI and HTML report read it, neither of which an observatory run uses.
+LOCUST_HISTORY_ROWS = 60
 
 
 class MasterState:
@@ -65,6 +68,13 @@ class MasterState:
     def flush(self) -> None:
         for window in self.collector.flush_all():
             self.spool.append(window)
+
+    def trim_locust_history(self) -> None:
+        """Keep Locust's own chart history to its last few minutes (memory stays flat)."""
+        runner = self.environment.runner
+        history = runner.stats.history if runner is not None else []
+        if len(history) > LOCUST_HISTORY_ROWS:
+            del history[: len(history) - LOCUST_HISTORY_ROWS]
 
     def watch_cpu(self) -> None:
         sample = self.meter.sample()

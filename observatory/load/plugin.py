@@ -195,6 +195,7 @@ def _master_loop(st: ProcessState) -> None:
             if started:
                 master.write_due(now)
                 master.watch_cpu()
+                master.trim_locust_history()
             master.write_status(now)
         except ObservatoryError as exc:
             log.error("observatory plugin: %s; stopping the run", exc)
