@@ -33,6 +33,7 @@ from observatory.faults.redis_server import run_redis
 from observatory.ingest import SpoolIngest
 from observatory.load.runner import LoadProcess, start_load
 from observatory.markers import marking
+from observatory.neighbours import NeighbourProbe
 from observatory.phases import PhaseDriver, default_factory
 from observatory.settings import Settings
 from observatory.store import runs as store_runs
@@ -133,6 +134,7 @@ def _measure(run_id: int, ctx: RunContext, run_dir: Path, ingest: SpoolIngest) -
         stack.callback(phases.stop)
         sampler = ResourceSampler(ingest.add_resources, settings.load.sample_interval)
         sampler.add(gateway.resource_probe())
+        sampler.add(NeighbourProbe(run_id))
         sampler.start()
         stack.callback(sampler.stop)
         started = _mark_running(run_id, ctx, gateway, upstream.url)

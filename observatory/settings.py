@@ -314,6 +314,9 @@ class ThresholdSettings(_Model):
     fdr: float = Field(default=0.05, gt=0, lt=1, description="Benjamini-Hochberg q")
     error_rate_ceiling: Fraction = 0.01
     min_windows: int = Field(default=12, ge=3)
+    neighbour_cpu: float | None = Field(
+        default=0.5, gt=0, description="cores other processes may use before a window is set aside"
+    )
     metrics: ThresholdMap
 
     _check_metrics = field_validator("metrics")(_known_metrics)

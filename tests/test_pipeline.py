@@ -95,7 +95,7 @@ def test_a_short_run_stores_windows_samples_verdict_alert_and_report(
         )
     assert sum(w.count for w in latency) > 100  # 2 users, ~20 ms apart, for 12 s
     assert {w.series for w in latency} == {"latency"}
-    assert {"gateway", "loadgen"} <= roles
+    assert {"gateway", "loadgen", "neighbours"} <= roles
     assert alerts == 1
     assert {"provisioning", "running"} <= set(seen)
     assert children_of_us() == []  # upstream, gateway and Locust all gone

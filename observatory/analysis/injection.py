@@ -13,6 +13,7 @@ import pandas as pd
 
 from observatory.analysis.rundata import RunData
 from observatory.domain import Series
+from observatory.neighbours import NEIGHBOURS
 
 TAIL_COLUMNS = ("p99", "p999", "max")
 
@@ -86,3 +87,16 @@ def saturate(run: RunData, fraction: float, *, seed: int = 0) -> RunData:
     chosen = rng.choice(starts, size=round(fraction * starts.size), replace=False)
     windows["saturated"] = windows["t"].isin(chosen)
     return run.with_frames(windows=windows)
+
+
+def busy_neighbours(
+    run: RunData, cores: float, *, from_s: float, until_s: float, every_s: float = 5.0
+) -> RunData:
+    """Add ``neighbours`` samples: ``cores`` of other work in ``[from_s, until_s)``, idle else."""
+    t = np.arange(every_s, run.duration_s + every_s, every_s)
+    busy = (t > from_s) & (t - every_s < until_s)
+    samples = pd.DataFrame(
+        {"t": t, "role": NEIGHBOURS, "cpu_percent": np.where(busy, cores * 100.0, 2.0)}
+    )
+    resources = pd.concat([run.resources, samples], ignore_index=True)
+    return run.with_frames(resources=resources.astype(run.resources.dtypes.to_dict()))

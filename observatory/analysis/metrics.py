@@ -1,8 +1,10 @@
 """Per-window samples of each metric, taken from the steady part of a run.
 
 Steady means: after warm-up, not in a window the load generator flagged as
-saturated (it measured itself there), and, unless asked otherwise, outside fault
-phases and the grace period after each (those are judged by analysis.phases).
+saturated (it measured itself there) nor in one measured while other processes took
+the host's CPU (``RunData.shared``, analysis.shared_host), and, unless asked otherwise,
+outside fault phases and the grace period after each (those are judged by
+analysis.phases).
 """
 
 from __future__ import annotations
@@ -34,12 +36,21 @@ class RunView:
     data: RunData
     groups: dict[tuple[str, str], pd.DataFrame]  # (series, name) -> rows sorted by t
     names: tuple[str, ...]  # request names with a latency series
-    steady_windows: int  # distinct window starts in range (before dropping saturated ones)
-    saturated_windows: int
+    steady_windows: int  # distinct window starts in range (before dropping disturbed ones)
+    saturated_windows: int  # the load generator measured itself
+    shared_windows: int  # busy neighbours on the host
+    disturbed_windows: int  # either (the windows set aside)
+
+    def fraction(self, windows: int) -> float:
+        return windows / self.steady_windows if self.steady_windows else 0.0
 
     @property
     def saturated_fraction(self) -> float:
-        return self.saturated_windows / self.steady_windows if self.steady_windows else 0.0
+        return self.fraction(self.saturated_windows)
+
+    @property
+    def disturbed_fraction(self) -> float:
+        return self.fraction(self.disturbed_windows)
 
     def rows(self, series: str, name: str) -> pd.DataFrame:
         found = self.groups.get((series, name))
@@ -63,8 +74,10 @@ def view(
     if exclude_phases:
         in_range &= ~in_phases(data, windows["t"].to_numpy(dtype=float))
     selected = windows[in_range]
-    saturated_t = selected.loc[selected["saturated"].astype(bool), "t"].unique()
-    usable = selected[~selected["t"].isin(saturated_t)].sort_values("t", kind="stable")
+    saturated_t = set(selected.loc[selected["saturated"].astype(bool), "t"].unique())
+    shared_t = set(selected["t"].unique()) & data.shared
+    disturbed_t = saturated_t | shared_t
+    usable = selected[~selected["t"].isin(disturbed_t)].sort_values("t", kind="stable")
     groups = {
         (str(series), str(name)): rows
         for (series, name), rows in usable.groupby(["series", "name"], sort=False)
@@ -76,6 +89,8 @@ def view(
         names=names,
         steady_windows=int(selected["t"].nunique()),
         saturated_windows=len(saturated_t),
+        shared_windows=len(shared_t),
+        disturbed_windows=len(disturbed_t),
     )
 
 

@@ -88,6 +88,7 @@ class RunData:
     open_model: bool
     crash: str | None = None
     end_reason: str | None = None
+    shared: frozenset[float] = frozenset()  # window starts measured beside busy neighbours
 
     @classmethod
     def empty(
@@ -125,6 +126,10 @@ class RunData:
             errors=self.errors if errors is None else errors,
             resources=self.resources if resources is None else resources,
         )
+
+    def with_shared(self, shared: frozenset[float]) -> RunData:
+        """A copy whose windows starting at ``shared`` were measured beside busy neighbours."""
+        return replace(self, shared=shared)
 
     def validate(self) -> None:
         """Raise InputError naming the first missing column or impossible number."""

@@ -1,10 +1,11 @@
 """analyse(): a candidate run (and its baseline, if any) -> findings and one verdict.
 
 Order of precedence for the run's verdict (docs/statistics.md):
-a crash is a regression; a saturated load generator makes the run inconclusive,
-never a regression; any other regression finding makes it a regression; without
-a baseline the run is no_baseline; an inconclusive comparison with the baseline
-(or a saturated baseline) makes it inconclusive; otherwise it passes.
+a crash is a regression; disturbed measurements (a saturated load generator, or
+neighbours taking the host's CPU) make the run inconclusive, never a regression; any
+other regression finding makes it a regression; without a baseline the run is
+no_baseline; an inconclusive comparison with the baseline (or a disturbed baseline)
+makes it inconclusive; otherwise it passes.
 """
 
 from __future__ import annotations
@@ -27,11 +28,12 @@ from observatory.analysis.phase_checks import gate_findings, health_evidence
 from observatory.analysis.phases import is_impact, phase_evidence, recovery_findings
 from observatory.analysis.resources import Slope, memory_column, memory_series, memory_slope
 from observatory.analysis.rundata import RunData
+from observatory.analysis.shared_host import set_aside
 from observatory.analysis.thresholds import Limits, resolve
 from observatory.domain import Finding, FindingVerdict, Verdict
 from observatory.settings import MetricThreshold, ThresholdSettings
 
-SATURATION_LIMIT = 0.10  # more than this share of saturated windows: the run measured itself
+SATURATION_LIMIT = 0.10  # more than this share of disturbed windows: the run measured itself
 # Checks that need no baseline can only add regressions: their inconclusive findings
 # are shown, but do not make the run inconclusive (they are conservative by design).
 BASELINE_FREE = ("drift.", "change.", "error_ceiling", "memory_leak")
@@ -57,8 +59,9 @@ def analyse(
     if baseline is not None:
         baseline.validate()
     limits = resolve(thresholds, overrides)
+    candidate = set_aside(candidate, thresholds.neighbour_cpu)
     cand = view(candidate)
-    base = view(baseline) if baseline is not None else None
+    base = view(set_aside(baseline, thresholds.neighbour_cpu)) if baseline else None
     slopes = _slopes(cand, base)
     compared = _compared(cand, base, limits, slopes)
     points, checked = _baseline_free(cand, base, limits, slopes)
@@ -91,8 +94,8 @@ def _compared(
         pair = (slopes[0], slopes[1])
         evidence = comparison_evidence(cand, base, limits, pair) + evidence
     findings = finalise(evidence, limits)
-    if base is not None and base.saturated_fraction > SATURATION_LIMIT:
-        note = "baseline's load generator was saturated: no comparison possible"
+    if base is not None and base.disturbed_fraction > SATURATION_LIMIT:
+        note = f"baseline disturbed ({disturbance(base)}): no comparison possible"
         findings = [
             replace(f, verdict=FindingVerdict.INCONCLUSIVE, detail=note)
             for f in findings
@@ -126,13 +129,13 @@ def decide(
     """The run's verdict and the one line that explains it."""
     counted = [f for f in findings if not is_impact(f)]
     regressions = [f for f in counted if f.verdict is FindingVerdict.REGRESSION]
-    usable = cand.steady_windows - cand.saturated_windows
+    usable = cand.steady_windows - cand.disturbed_windows
     if data.crash is not None:
         return Verdict.REGRESSION, f"gateway crashed: {data.crash}"
-    if cand.saturated_fraction > SATURATION_LIMIT:
-        return Verdict.INCONCLUSIVE, (
-            f"load generator saturated in {cand.saturated_fraction:.0%} of steady windows: "
-            "the run measured the load generator, not the gateway"
+    if cand.disturbed_fraction > SATURATION_LIMIT:
+        return (
+            Verdict.INCONCLUSIVE,
+            f"{disturbance(cand)}: the run did not measure the gateway alone",
         )
     if regressions:
         more = f" (and {len(regressions) - 1} more)" if len(regressions) > 1 else ""
@@ -152,6 +155,19 @@ def decide(
         return Verdict.INCONCLUSIVE, f"inconclusive: {describe(inconclusive[0])}"
     compared = sum(1 for f in counted if f.baseline is not None)
     return Verdict.PASS, f"no regression in {compared} comparisons with the baseline"
+
+
+def disturbance(run: RunView) -> str:
+    """What disturbed a run's windows, e.g. 'neighbours busy in 23 % of steady windows'."""
+    parts = [
+        f"{what} in {run.fraction(count):.0%}"
+        for what, count in (
+            ("load generator saturated", run.saturated_windows),
+            ("other processes busy on the host", run.shared_windows),
+        )
+        if count
+    ]
+    return " and ".join(parts) + " of steady windows"
 
 
 def describe(finding: Finding) -> str:

@@ -8,6 +8,7 @@ watches its own CPU and the host's, flagging the windows it overlaps when either
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +24,12 @@ from observatory.load.status import STATUS_NAME, write_status
 from observatory.load.window import WindowGrid
 
 STATUS_INTERVAL_S = 2.0
-# Locust appends a row to its chart history every 5 s, forever (~1.4 MB/hour); only its
-# web UI and HTML report read it, neither of which an observatory run uses.
+# Locust appends a row to its chart history every 5 s, forever (~1.4 MB/hour), and the
+# master's stats entries count requests per second, forever (one key per name and
+# second); only its web UI and HTML report read the history and only its "current RPS"
+# (the last 12 s) the per-second counts. No observatory run uses either.
 LOCUST_HISTORY_ROWS = 60
+LOCUST_PER_SECOND_KEPT_S = 60
 
 
 class MasterState:
@@ -70,11 +74,18 @@ class MasterState:
             self.spool.append(window)
 
     def trim_locust_history(self) -> None:
-        """Keep Locust's own chart history to its last few minutes (memory stays flat)."""
+        """Keep Locust's own history to its last few minutes (memory stays flat)."""
         runner = self.environment.runner
-        history = runner.stats.history if runner is not None else []
+        if runner is None:
+            return
+        history = runner.stats.history
         if len(history) > LOCUST_HISTORY_ROWS:
             del history[: len(history) - LOCUST_HISTORY_ROWS]
+        oldest = int(time.time()) - LOCUST_PER_SECOND_KEPT_S
+        for entry in [runner.stats.total, *runner.stats.entries.values()]:
+            for counts in (entry.num_reqs_per_sec, entry.num_fail_per_sec):
+                for second in [s for s in counts if s < oldest]:
+                    del counts[second]
 
     def watch_cpu(self) -> None:
         sample = self.meter.sample()

@@ -17,6 +17,7 @@ from observatory.analysis.changepoint import ChangePoint
 from observatory.analysis.resources import memory_column
 from observatory.analysis.rundata import RunData
 from observatory.domain import FaultPhase, Series
+from observatory.neighbours import NEIGHBOURS
 from observatory.report import downsample
 from observatory.report.findings import memory_slope_finding
 from observatory.report.model import ReportInput
@@ -328,11 +329,13 @@ def _slope_line(inp: ReportInput, x: pd.Index, column: str) -> list[Line]:
 def _cpu_chart(inp: ReportInput, ctx: _Context) -> Chart:
     gw = _resources(inp.candidate, "gateway", ctx.step)
     lg = _resources(inp.candidate, "loadgen", ctx.step)
+    nb = _resources(inp.candidate, NEIGHBOURS, ctx.step)
     base = _resources(inp.baseline_data, "gateway", ctx.step)
-    x = _align([gw, lg, base])
+    x = _align([gw, lg, nb, base])
     lines = [
         Line("gateway CPU", _values(gw, "cpu_percent", x), CANDIDATE_COLORS[0]),
         Line("load generator CPU", _values(lg, "cpu_percent", x), CANDIDATE_COLORS[4]),
+        Line("other processes on the host", _values(nb, "cpu_percent", x), "#7f7f7f"),
         _baseline_line("baseline gateway CPU", _values(base, "cpu_percent", x)),
     ]
     return _run_chart("cpu", "Resources", "CPU", "%", x, lines, ctx, how=MEAN)
