@@ -123,6 +123,7 @@ def _store_verdict(
         if analysis is not None:
             run.verdict = analysis.verdict
             run.end_reason = run.end_reason or analysis.reason
+            run.verdict_reason = analysis.reason
             replace_findings(session, run_id, analysis.findings)
         context = _alert_context(session, run, settings, reason, analysis, crash)
         if _worth_telling(run, context):

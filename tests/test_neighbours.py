@@ -34,7 +34,8 @@ def test_a_process_of_another_run_is_a_neighbour_ours_is_not() -> None:
         mine, other = ours.sample_cpu(), theirs.sample_cpu()
     finally:
         child.wait()
-    assert mine is not None and other is not None
+    assert mine is not None
+    assert other is not None
     # Both probes saw the same host over the same 2 s; only run 2's counts the child, which
     # kept about one core busy (at least half of one on a crowded 2-core host).
     assert other - mine > 50.0, (mine, other)
@@ -45,5 +46,8 @@ def test_a_sample_reports_only_cpu_under_the_neighbours_role() -> None:
     time.sleep(0.2)
     sample = probe.sample(datetime.now(UTC))
     assert sample.role == NEIGHBOURS
-    assert sample.cpu_percent is not None and sample.cpu_percent >= 0.0
-    assert sample.rss_mb is None and sample.uss_mb is None and sample.processes is None
+    assert sample.cpu_percent is not None
+    assert sample.cpu_percent >= 0.0
+    assert sample.rss_mb is None
+    assert sample.uss_mb is None
+    assert sample.processes is None

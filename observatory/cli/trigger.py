@@ -160,7 +160,8 @@ def _finish(view: dict[str, Any]) -> int:
         if run.get("role") != "candidate":
             continue
         verdict = run.get("verdict") or "no verdict"
-        why = f" ({run['end_reason']})" if run.get("end_reason") else ""
+        reason = run.get("verdict_reason") or run.get("end_reason")
+        why = f" ({reason})" if reason else ""
         click.echo(f"run {run['id']} {run['scenario']}: {run['status']}, {verdict}{why}")
         click.echo(f"  report: {run['report_url']}")
     code = view.get("exit_code")

@@ -213,7 +213,7 @@ def stored_analysis(session: Session, run: Run, data: RunData) -> StoredAnalysis
     saturated = bool(len(data.windows)) and bool(data.windows["saturated"].any())
     return StoredAnalysis(
         verdict=_verdict(run.verdict),
-        reason=run.end_reason or "",
+        reason=run.verdict_reason or run.end_reason or "",
         findings=findings,
         change_points=tuple(_change_point(f) for f in findings if f.at_s is not None),
         saturated=saturated,

@@ -131,7 +131,7 @@ def _recent_row(run: Run, build: Build, has_report: bool) -> dict[str, Any]:
         "role": run.role,
         "status": run.status,
         "verdict": run.verdict or "",
-        "reason": run.end_reason or "",
+        "reason": run.verdict_reason or run.end_reason or "",
         "report": has_report,
     }
 

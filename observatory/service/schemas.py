@@ -103,6 +103,7 @@ class RunView(BaseModel):
     status: str
     verdict: str | None
     end_reason: str | None
+    verdict_reason: str | None
     progress: dict[str, Any]
     elapsed_s: float | None
     duration_s: float

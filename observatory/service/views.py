@@ -44,6 +44,7 @@ def run_view(run: Run, build: Build, settings: Settings) -> RunView:
         status=run.status,
         verdict=run.verdict,
         end_reason=run.end_reason,
+        verdict_reason=run.verdict_reason,
         progress=dict(run.progress or {}),
         elapsed_s=elapsed_s(run),
         duration_s=run.duration_s,

@@ -113,7 +113,8 @@ class Run(Base):
     baseline_request: Mapped[str | None] = mapped_column(String(50))  # auto | none | run id
     status: Mapped[str] = mapped_column(String(20), default="queued")
     verdict: Mapped[str | None] = mapped_column(String(20))
-    end_reason: Mapped[str | None] = mapped_column(Text)
+    end_reason: Mapped[str | None] = mapped_column(Text)  # how the run ended
+    verdict_reason: Mapped[str | None] = mapped_column(Text)  # the analysis' one line
     claimed_by: Mapped[str | None] = mapped_column(String(200))
     heartbeat_at: Mapped[datetime | None]
     lease_until: Mapped[datetime | None]

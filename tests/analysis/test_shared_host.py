@@ -53,4 +53,5 @@ def test_a_disturbed_baseline_allows_no_comparison() -> None:
     result = analyse(synthetic_run(SHORT, seed=7), baseline, TH)
     assert result.verdict is Verdict.INCONCLUSIVE
     p50 = [f for f in result.findings if f.metric == "latency_p50"]
-    assert p50 and all("baseline disturbed (other processes busy" in f.detail for f in p50)
+    assert p50
+    assert all("baseline disturbed (other processes busy" in f.detail for f in p50)

@@ -36,3 +36,27 @@ def test_migrations_match_the_models(db_url: str) -> None:
         db.downgrade(engine, "base")
     finally:
         engine.dispose()
+
+
+def test_0002_adds_verdict_reason_and_keeps_existing_rows(db_url: str) -> None:
+    engine = db.make_engine(db_url)
+    try:
+        db.upgrade(engine, "0001")
+        with engine.begin() as conn:
+            conn.exec_driver_sql(
+                "INSERT INTO builds (name, gateway, version, provision_kind, provision, channel,"
+                " created_at) VALUES ('b', 'litellm', '1.0', 'pip', '{}', 'stable',"
+                " CURRENT_TIMESTAMP)"
+            )
+        columns = {c["name"] for c in inspect(engine).get_columns("runs")}
+        assert "verdict_reason" not in columns
+        db.upgrade(engine)
+        assert db.current_revision(engine) == "0002"
+        assert "verdict_reason" in {c["name"] for c in inspect(engine).get_columns("runs")}
+        db.downgrade(engine, "0001")
+        assert "verdict_reason" not in {c["name"] for c in inspect(engine).get_columns("runs")}
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("SELECT name FROM builds").scalar() == "b"
+        db.downgrade(engine, "base")
+    finally:
+        engine.dispose()
