@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from observatory.domain import ErrorSample, ResourceSample, Window
 from observatory.load.spool import follow_spool
+from observatory.neighbours import NEIGHBOURS
 from observatory.store import samples
 from observatory.store.db import transaction
 
@@ -23,6 +24,7 @@ class SpoolIngest:
         self.sessions = sessions
         self.run_id = run_id
         self.last_gateway_rss_mb: float | None = None
+        self.last_neighbours_cores: float | None = None
         self._offset = 0
         self._spool: Path | None = None
         self._resources: list[ResourceSample] = []
@@ -34,6 +36,8 @@ class SpoolIngest:
             self._resources.append(sample)
             if sample.role == "gateway" and sample.rss_mb is not None:
                 self.last_gateway_rss_mb = sample.rss_mb
+            if sample.role == NEIGHBOURS and sample.cpu_percent is not None:
+                self.last_neighbours_cores = sample.cpu_percent / 100.0
 
     def follow(self, spool: Path) -> list[Window]:
         """Store what is new in the spool and the buffered samples; return the new windows."""

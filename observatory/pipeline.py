@@ -58,6 +58,7 @@ class Progress:
     p99_ms: float | None = None
     error_rate: float | None = None
     gateway_rss_mb: float | None = None
+    neighbours_cores: float | None = None  # CPU other processes on the host used, in cores
 
 
 @dataclass
@@ -248,6 +249,7 @@ def _heartbeat(
         p99_ms=status.get("p99_ms"),
         error_rate=status.get("error_rate"),
         gateway_rss_mb=ingest.last_gateway_rss_mb,
+        neighbours_cores=ingest.last_neighbours_cores,
     )
     published = {k: v for k, v in _as_dict(progress).items() if k != "run_id"}
     with transaction(ctx.sessions) as session:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -49,6 +50,7 @@ def test_ctrl_c_stops_cleanly_marks_aborted_and_keeps_the_data(tmp_path: Path) -
     assert "stopping: the run will be marked aborted" in err
     assert "run 1: aborted" in out
     assert "[running]" in err  # the progress line
+    assert re.search(r"others on host \d+\.\d\d cores", err)  # the neighbours' CPU
     assert _windows(db) > 0
     with create_engine(f"sqlite:///{db}").connect() as conn:
         status, reason = conn.execute(text("SELECT status, end_reason FROM runs")).one()

@@ -194,6 +194,8 @@ def format_progress(p: Progress) -> str:
         parts.append(f"errors {p.error_rate:.2%}")
     if p.gateway_rss_mb is not None:
         parts.append(f"gateway {p.gateway_rss_mb:.0f} MB")
+    if p.neighbours_cores is not None:
+        parts.append(f"others on host {p.neighbours_cores:.2f} cores")
     return " | ".join(parts)
 
 
