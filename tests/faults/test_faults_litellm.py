@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import queue_run
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -21,6 +20,7 @@ from observatory.pipeline import RunContext, execute_run
 from observatory.settings import Settings
 from observatory.store.db import transaction
 from observatory.store.tables import FaultPhaseRow, FindingRow, Run, WindowRow
+from tests.faults.conftest import queue_run
 
 pytestmark = pytest.mark.slow
 

@@ -10,7 +10,6 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import queue_run
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -24,6 +23,7 @@ from observatory.settings import PhaseSettings, Settings, UpstreamSettings
 from observatory.store.db import transaction
 from observatory.store.tables import FaultPhaseRow, utcnow
 from observatory.upstream.server import UpstreamServer
+from tests.faults.conftest import queue_run
 
 AT, FOR = 1.0, 2.0  # the phase: from 1 s to 3 s
 RUN_S = 4.5

@@ -9,7 +9,6 @@ from typing import Any
 
 import psutil
 import pytest
-from conftest import fault_settings, queue_run
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -18,6 +17,7 @@ from observatory.pipeline import RunContext, execute_run
 from observatory.settings import Settings
 from observatory.store.db import transaction
 from observatory.store.tables import FaultPhaseRow, FindingRow, Run
+from tests.faults.conftest import fault_settings, queue_run
 
 PROFILE = {"users": 3, "spawn_rate": 10, "wait_min": "50ms", "wait_max": "50ms"}
 

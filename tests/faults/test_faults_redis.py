@@ -8,7 +8,6 @@ from typing import Any
 import httpx
 import psutil
 import pytest
-from conftest import fault_settings
 
 from observatory.builds.litellm import proxy_config
 from observatory.builds.provision import start_gateway
@@ -17,6 +16,7 @@ from observatory.faults.redis_gateway import with_redis
 from observatory.faults.redis_server import RedisServer, RunRedis, needs_redis, run_redis
 from observatory.faults.resp import RespConnection, ping
 from observatory.settings import BuildSettings, GatewaySettings, ScenarioSettings
+from tests.faults.conftest import fault_settings
 
 SHARED_REDIS_PORT = 6379
 

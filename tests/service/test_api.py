@@ -6,7 +6,6 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from conftest import TOKEN, MakeSettings, Server
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -15,6 +14,7 @@ from observatory.service.auth import token_matches
 from observatory.settings import Settings
 from observatory.store.db import transaction
 from observatory.store.tables import Build, Run, Validation
+from tests.service.conftest import TOKEN, MakeSettings, Server
 
 CHAT = {"build": "cand", "scenarios": ["chat"], "tag": "v1.81.12"}
 

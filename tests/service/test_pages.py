@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from conftest import Server
 from sqlalchemy.orm import Session, sessionmaker
 
 from observatory.store.db import transaction
 from observatory.store.tables import Run, utcnow
+from tests.service.conftest import Server
 
 
 def _queue(server: Server) -> list[int]:

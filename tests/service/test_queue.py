@@ -9,7 +9,6 @@ from datetime import timedelta
 from typing import Any
 
 from claimer import claim_until_empty
-from conftest import HOST_FP
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -20,6 +19,7 @@ from observatory.store import queue
 from observatory.store.db import transaction
 from observatory.store.tables import Build, Run, utcnow
 from observatory.validation import ValidationRequest, plan
+from tests.service.conftest import HOST_FP
 
 WORKERS = 4
 RUNS = 50

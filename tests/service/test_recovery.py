@@ -14,7 +14,6 @@ from datetime import timedelta
 
 import psutil
 import pytest
-from conftest import HOST_FP, windows
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -27,6 +26,7 @@ from observatory.store import queue, samples
 from observatory.store.db import transaction
 from observatory.store.tables import AlertRow, Run, WindowRow, utcnow
 from observatory.validation import ValidationRequest, plan
+from tests.service.conftest import HOST_FP, windows
 
 ELSEWHERE = "otherhost/4242/1700000000/slot0/0123abcdef"
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from conftest import HOST_FP, MakeSettings, windows
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -19,6 +18,7 @@ from observatory.store import samples
 from observatory.store.db import transaction
 from observatory.store.tables import Run, WindowRow, utcnow
 from observatory.validation import ValidationRequest, plan
+from tests.service.conftest import HOST_FP, MakeSettings, windows
 
 
 def _run(

@@ -9,7 +9,6 @@ from collections import Counter
 from datetime import UTC, datetime
 
 import pytest
-from conftest import HOST_FP, MakeSettings
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -20,6 +19,7 @@ from observatory.store import builds
 from observatory.store.db import make_engine, session_factory, transaction
 from observatory.store.runs import request_cancel
 from observatory.store.tables import Build, Run, Validation
+from tests.service.conftest import HOST_FP, MakeSettings
 
 TICK = """
 schedules:

@@ -22,12 +22,12 @@ from typing import Any
 import httpx
 import psutil
 import pytest
-from conftest import TOKEN
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from observatory.store.db import transaction
 from observatory.store.tables import AlertRow, Run, WindowRow
+from tests.service.conftest import TOKEN
 
 TOY = Path(__file__).resolve().parents[1] / "fixtures" / "toy_gateway.py"
 MARK = "SERVICE_TEST_MARK"  # inherited by every child (no OBSERVATORY_ prefix: kept)

@@ -6,12 +6,12 @@ import threading
 import time
 
 import pytest
-from conftest import TOKEN, Server
 from sqlalchemy.orm import Session, sessionmaker
 
 from observatory.cli import _invoke
 from observatory.store.db import transaction
 from observatory.store.tables import Run
+from tests.service.conftest import TOKEN, Server
 
 
 @pytest.fixture
