@@ -33,7 +33,7 @@ from observatory.analysis.thresholds import Limits, resolve
 from observatory.domain import Finding, FindingVerdict, Verdict
 from observatory.settings import MetricThreshold, ThresholdSettings
 
-SATURATION_LIMIT = 0.10  # more than this share of disturbed windows: the run measured itself
+DISTURBED_LIMIT = 0.10  # more disturbed windows than this: the run did not measure the gateway
 # Checks that need no baseline can only add regressions: their inconclusive findings
 # are shown, but do not make the run inconclusive (they are conservative by design).
 BASELINE_FREE = ("drift.", "change.", "error_ceiling", "memory_leak")
@@ -61,7 +61,7 @@ def analyse(
     limits = resolve(thresholds, overrides)
     candidate = set_aside(candidate, thresholds.neighbour_cpu)
     cand = view(candidate)
-    base = view(set_aside(baseline, thresholds.neighbour_cpu)) if baseline else None
+    base = None if baseline is None else view(set_aside(baseline, thresholds.neighbour_cpu))
     slopes = _slopes(cand, base)
     compared = _compared(cand, base, limits, slopes)
     points, checked = _baseline_free(cand, base, limits, slopes)
@@ -72,7 +72,7 @@ def analyse(
         reason=reason,
         findings=findings,
         change_points=tuple(sorted(points, key=lambda p: p.at_s)),
-        saturated=cand.saturated_fraction > SATURATION_LIMIT,
+        saturated=cand.saturated_fraction > DISTURBED_LIMIT,
     )
 
 
@@ -94,7 +94,7 @@ def _compared(
         pair = (slopes[0], slopes[1])
         evidence = comparison_evidence(cand, base, limits, pair) + evidence
     findings = finalise(evidence, limits)
-    if base is not None and base.disturbed_fraction > SATURATION_LIMIT:
+    if base is not None and base.disturbed_fraction > DISTURBED_LIMIT:
         note = f"baseline disturbed ({disturbance(base)}): no comparison possible"
         findings = [
             replace(f, verdict=FindingVerdict.INCONCLUSIVE, detail=note)
@@ -132,7 +132,7 @@ def decide(
     usable = cand.steady_windows - cand.disturbed_windows
     if data.crash is not None:
         return Verdict.REGRESSION, f"gateway crashed: {data.crash}"
-    if cand.disturbed_fraction > SATURATION_LIMIT:
+    if cand.disturbed_fraction > DISTURBED_LIMIT:
         return (
             Verdict.INCONCLUSIVE,
             f"{disturbance(cand)}: the run did not measure the gateway alone",
@@ -158,7 +158,7 @@ def decide(
 
 
 def disturbance(run: RunView) -> str:
-    """What disturbed a run's windows, e.g. 'neighbours busy in 23 % of steady windows'."""
+    """What disturbed a run's windows: '... busy on the host in 23% of steady windows'."""
     parts = [
         f"{what} in {run.fraction(count):.0%}"
         for what, count in (
