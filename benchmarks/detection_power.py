@@ -2,6 +2,7 @@
 
 Usage: .venv/bin/python benchmarks/detection_power.py [--runs 400] [--json out.json]
        .venv/bin/python benchmarks/detection_power.py --database URL --scenario NAME
+       [--disturbed N]
 
 With --database, the runs are the stored, completed runs of that scenario (real runs,
 separately started, same length and rate), in id order; since there are few of them, every
@@ -186,6 +187,18 @@ def evaluate_real(runs: Sequence[RunData]) -> Evaluation:
     return Evaluation(scale=scale, tuned=scored, defaults=defaults)
 
 
+def neighbour_check(clean: Sequence[RunData], disturbed: Sequence[RunData]) -> None:
+    """A/A pairs (clean baseline, disturbed candidate): verdicts with the check on and off."""
+    pairs = [(base, cand) for cand in disturbed for base in clean]
+    print(f"{len(pairs)} A/A pairs of a clean baseline and a disturbed candidate:")
+    for label, limit in (("neighbour check on", ThresholdSettings().neighbour_cpu), ("off", None)):
+        th = ThresholdSettings(neighbour_cpu=limit)
+        verdicts = [analyse(cand, base, th).verdict for base, cand in pairs]
+        flagged = Rate.of(verdicts.count(Verdict.REGRESSION), len(pairs))
+        unsure = Rate.of(verdicts.count(Verdict.INCONCLUSIVE), len(pairs))
+        print(f"  {label:18s} regression {flagged}   inconclusive {unsure}")
+
+
 def pairs_of(runs: Sequence[RunData]) -> list[tuple[RunData, RunData]]:
     """Disjoint consecutive pairs: (run 0, run 1), (run 2, run 3), ..."""
     return [(runs[i], runs[i + 1]) for i in range(0, len(runs) - 1, 2)]
@@ -278,12 +291,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--database", help="evaluate the stored runs of --scenario in this DB")
     parser.add_argument("--scenario", default="power")
+    parser.add_argument(
+        "--disturbed",
+        type=int,
+        default=0,
+        help="the last N stored runs shared the host with other work: pair each with every "
+        "clean run of the scoring half, with and without the neighbour check",
+    )
     args = parser.parse_args(argv)
     started = time.perf_counter()
     if args.database:
         real = stored_runs(args.database, args.scenario)
         print(f"{len(real)} stored runs of {args.scenario!r}")
-        print(_table(evaluate_real(real)))
+        clean, disturbed = real[: len(real) - args.disturbed], real[len(real) - args.disturbed :]
+        print(_table(evaluate_real(clean)))
+        if disturbed:
+            neighbour_check(clean[len(clean) // 2 :], disturbed)
         return 0
     profile = Profile(duration_s=args.minutes * 60, warmup_s=min(300.0, args.minutes * 6))
     runs = [synthetic_run(profile, seed=args.seed + i) for i in range(args.runs)]
