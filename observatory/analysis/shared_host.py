@@ -1,7 +1,7 @@
 """Windows measured while other processes took the host's CPU (see observatory.neighbours).
 
 A ``neighbours`` resource sample at offset ``t`` reports the CPU the rest of the host used
-over the interval since the previous one. A window ``[w, w + window_s)`` counts as shared
+over the interval since the previous one. A window ``[w, w + length_s)`` counts as shared
 when any interval overlapping it saw neighbours above the limit: a burst of a few seconds
 sets aside the one or two windows it touched, and nothing else.
 """
@@ -26,10 +26,11 @@ def shared_windows(data: RunData, limit_cores: float | None) -> frozenset[float]
     first = float(np.median(np.diff(ends))) if len(ends) > 1 else data.window_s
     starts = np.concatenate(([ends[0] - first], ends[:-1]))
     busy = samples["cpu_percent"].to_numpy(dtype=float) > limit_cores * 100.0
-    windows = np.unique(data.windows["t"].to_numpy(dtype=float))
+    lengths = data.windows.groupby("t")["length_s"].max()  # compacted windows are longer
+    windows, length = lengths.index.to_numpy(dtype=float), lengths.to_numpy(dtype=float)
     found: set[float] = set()
     for since, until in zip(starts[busy], ends[busy], strict=True):
-        overlaps = (windows < until) & (windows + data.window_s > since)
+        overlaps = (windows < until) & (windows + length > since)
         found.update(float(w) for w in windows[overlaps])
     return frozenset(found)
 
