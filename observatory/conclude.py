@@ -200,7 +200,8 @@ def write_report(
     out_dir = settings.data_dir / "reports"
     try:
         with transaction(sessions) as session:
-            inp = load_report_input(session, run_id, analysis)
+            limit = settings.thresholds.neighbour_cpu
+            inp = load_report_input(session, run_id, analysis, neighbour_cpu=limit)
         path = render_run_report(inp, out_dir)
         with transaction(sessions) as session:
             store_runs.get_run(session, run_id).report_path = str(path)

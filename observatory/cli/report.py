@@ -64,7 +64,9 @@ def _run_id(target: str) -> int:
 
 def _write_run(app: App, run_id: int, out: Path) -> Path:
     with transaction(app.sessions) as session:
-        inp = load_report_input(session, run_id)
+        inp = load_report_input(
+            session, run_id, neighbour_cpu=app.settings.thresholds.neighbour_cpu
+        )
     page = render_run_report(inp, out)
     with transaction(app.sessions) as session:
         store_runs.get_run(session, run_id).report_path = str(page.resolve())

@@ -22,6 +22,7 @@ from observatory.report import downsample
 from observatory.report.findings import memory_slope_finding
 from observatory.report.model import ReportInput
 
+SET_ASIDE = "set aside: load generator or host busy"
 CANDIDATE_COLORS = ("#1f77b4", "#2ca02c", "#d62728", "#9467bd", "#ff7f0e")
 BASELINE_COLOR = "#7f7f7f"
 # Baseline percentiles in greys, darker for the higher percentile, so two dashed lines differ.
@@ -57,12 +58,12 @@ class Mark:
 
 @dataclass(frozen=True, slots=True)
 class Band:
-    """A shaded span: the warm-up or a fault phase."""
+    """A shaded span: the warm-up, a fault phase or windows the analysis set aside."""
 
     start: float
     end: float
     label: str
-    kind: str  # "warmup" | "fault"
+    kind: str  # "warmup" | "fault" | "disturbed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +122,21 @@ def _span(data: RunData | None) -> float:
 
 def _bands(data: RunData) -> list[Band]:
     bands = [Band(0.0, data.warmup_s, "warm-up", "warmup")] if data.warmup_s > 0 else []
-    return bands + [_phase_band(phase) for phase in data.phases]
+    return bands + [_phase_band(phase) for phase in data.phases] + _disturbed_bands(data)
+
+
+def _disturbed_bands(data: RunData) -> list[Band]:
+    """Runs of windows the analysis set aside: saturated load generator or busy neighbours."""
+    windows = data.windows
+    saturated = windows.loc[windows["saturated"].astype(bool), "t"]
+    starts = sorted({float(t) for t in saturated} | data.shared)
+    bands: list[Band] = []
+    for start in starts:
+        if bands and start <= bands[-1].end:
+            bands[-1] = Band(bands[-1].start, start + data.window_s, SET_ASIDE, "disturbed")
+        else:
+            bands.append(Band(start, start + data.window_s, SET_ASIDE, "disturbed"))
+    return bands
 
 
 def _phase_band(phase: FaultPhase) -> Band:

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from observatory.analysis.changepoint import ChangePoint
 from observatory.analysis.rundata import RunData
+from observatory.analysis.shared_host import set_aside
 from observatory.domain import FaultPhase, Finding, FindingVerdict, RunStatus, Verdict
 from observatory.errors import NotFoundError
 from observatory.report.model import (
@@ -48,10 +49,15 @@ def load_report_input(
     *,
     config: Mapping[str, Any] | None = None,
     report_url_prefix: str = "",
+    neighbour_cpu: float | None = None,
 ) -> ReportInput:
-    """Everything the page of run ``run_id`` shows; stored findings stand in for ``analysis``."""
+    """Everything the page of run ``run_id`` shows; stored findings stand in for ``analysis``.
+
+    ``neighbour_cpu`` is the analysis' limit (``thresholds.neighbour_cpu``): the windows it
+    set aside for busy neighbours are shaded in the charts.
+    """
     run = get_run(session, run_id)
-    candidate = load_run_data(session, run)
+    candidate = set_aside(load_run_data(session, run), neighbour_cpu)
     baseline_run = _baseline_run(session, run)
     baseline_data = None if baseline_run is None else load_run_data(session, baseline_run)
     return ReportInput(

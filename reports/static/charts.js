@@ -4,7 +4,11 @@
   "use strict";
 
   var HEIGHT = 260;
-  var BAND_FILL = { warmup: "rgba(120,120,120,0.12)", fault: "rgba(214,39,40,0.13)" };
+  var BAND_FILL = {
+    warmup: "rgba(120,120,120,0.12)",
+    fault: "rgba(214,39,40,0.13)",
+    disturbed: "rgba(255,127,14,0.16)",
+  };
   var MARK_STROKE = "#d62728";
   // Tick spacing of the time axis in seconds: whole minutes and hours read best.
   var TIME_INCRS = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800,

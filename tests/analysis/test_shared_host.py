@@ -55,3 +55,10 @@ def test_a_disturbed_baseline_allows_no_comparison() -> None:
     p50 = [f for f in result.findings if f.metric == "latency_p50"]
     assert p50
     assert all("baseline disturbed (other processes busy" in f.detail for f in p50)
+
+
+def test_a_compacted_window_is_shared_when_a_burst_falls_anywhere_in_it() -> None:
+    run = synthetic_run(SHORT, seed=9)
+    compacted = run.windows[run.windows["t"] % 600 == 0].assign(length_s=600.0)
+    run = busy_neighbours(run.with_frames(windows=compacted), 1.0, from_s=900.0, until_s=905.0)
+    assert shared_windows(run, 0.5) == {600.0}

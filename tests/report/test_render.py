@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,9 @@ from report_fixtures import EVIL_BUILD, EVIL_MESSAGE, EVIL_NAME, EVIL_TAG, SECRE
 from sqlalchemy.orm import Session, sessionmaker
 
 from observatory.analysis import RunData
+from observatory.analysis.injection import busy_neighbours
 from observatory.analysis.rundata import RESOURCE_COLUMNS, empty_frame
+from observatory.analysis.shared_host import set_aside
 from observatory.domain import Verdict
 from observatory.report import ReportInput, load_report_input, render_run_report
 from observatory.report.assets import STATIC_DIR
@@ -153,6 +156,19 @@ def test_display_is_downsampled_but_spikes_survive(tmp_path: Path) -> None:
     assert "one point per 25 s" in html
     rows = (tmp_path / "runs" / "1" / "windows.csv").read_text().count("\n") - 1
     assert rows == 4320  # the CSV keeps every window
+
+
+def test_windows_set_aside_are_shaded_as_merged_spans(tmp_path: Path) -> None:
+    inp = _long_input(hours=1, window_s=10.0)
+    windows = inp.candidate.windows.assign(saturated=inp.candidate.windows["t"] == 3000.0)
+    data = busy_neighbours(
+        inp.candidate.with_frames(windows=windows), 1.0, from_s=600.0, until_s=900.0
+    )
+    inp = replace(inp, candidate=set_aside(data, 0.5))
+    html = render_run_report(inp, tmp_path).read_text()
+    chart = next(c for c in _chart_data(html)["charts"] if c["id"] == "latency-chat")
+    spans = [(b["start"], b["end"]) for b in chart["bands"] if b["kind"] == "disturbed"]
+    assert spans == [(600.0, 900.0), (3000.0, 3010.0)]  # neighbours, then the generator
 
 
 def test_a_run_without_data_or_verdict_still_renders(tmp_path: Path) -> None:
