@@ -317,6 +317,9 @@ class ThresholdSettings(_Model):
     neighbour_cpu: float | None = Field(
         default=0.5, gt=0, description="cores other processes may use before a window is set aside"
     )
+    host_speed: float | None = Field(
+        default=0.05, gt=0, description="share by which host speed may differ from the baseline's"
+    )
     metrics: ThresholdMap
 
     _check_metrics = field_validator("metrics")(_known_metrics)

@@ -51,6 +51,7 @@ class Limits:
     fdr: float
     error_rate_ceiling: float
     min_windows: int
+    host_speed: float | None = None
 
     def of(self, metric: str) -> MetricThreshold:
         return self.metrics[metric]
@@ -73,6 +74,7 @@ def resolve(thresholds: ThresholdSettings, overrides: Mapping[str, MetricThresho
         metrics=merged,
         fdr=thresholds.fdr,
         error_rate_ceiling=thresholds.error_rate_ceiling,
+        host_speed=thresholds.host_speed,
         min_windows=thresholds.min_windows,
     )
 

@@ -23,6 +23,7 @@ from observatory.analysis.checks import (
 )
 from observatory.analysis.comparison import Evidence, finalise, sort_findings
 from observatory.analysis.family import comparison_evidence
+from observatory.analysis.host_speed import speed_difference
 from observatory.analysis.metrics import RunView, view
 from observatory.analysis.phase_checks import gate_findings, health_evidence
 from observatory.analysis.phases import is_impact, phase_evidence, recovery_findings
@@ -37,6 +38,8 @@ DISTURBED_LIMIT = 0.10  # more disturbed windows than this: the run did not meas
 # Checks that need no baseline can only add regressions: their inconclusive findings
 # are shown, but do not make the run inconclusive (they are conservative by design).
 BASELINE_FREE = ("drift.", "change.", "error_ceiling", "memory_leak")
+# What a slower host moves (error rates, late sends and memory it does not).
+SPEED_BOUND = ("latency_", "ttft_", "inter_chunk_", "overhead", "cpu", "throughput")
 
 
 @dataclass(frozen=True)
@@ -94,14 +97,24 @@ def _compared(
         pair = (slopes[0], slopes[1])
         evidence = comparison_evidence(cand, base, limits, pair) + evidence
     findings = finalise(evidence, limits)
-    if base is not None and base.disturbed_fraction > DISTURBED_LIMIT:
+    if base is None:
+        return findings
+    if base.disturbed_fraction > DISTURBED_LIMIT:
         note = f"baseline disturbed ({disturbance(base)}): no comparison possible"
-        findings = [
+        return [
             replace(f, verdict=FindingVerdict.INCONCLUSIVE, detail=note)
             for f in findings
             if not is_impact(f)
         ]
-    return findings
+    slower = speed_difference(cand.data, base.data, limits.host_speed)
+    if slower is None:
+        return findings
+    return [
+        replace(f, verdict=FindingVerdict.INCONCLUSIVE, detail=slower)
+        if f.metric.startswith(SPEED_BOUND) and not is_impact(f)
+        else f
+        for f in findings
+    ]
 
 
 def _baseline_free(

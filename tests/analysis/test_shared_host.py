@@ -1,13 +1,20 @@
-"""Windows measured beside busy neighbours are set aside; too many make a run inconclusive."""
+"""A shared host: windows beside busy neighbours are set aside (too many make a run
+inconclusive), and a host slower than during the baseline makes speed-bound comparisons
+inconclusive."""
 
 from __future__ import annotations
 
-from observatory.analysis import analyse
-from observatory.analysis.injection import busy_neighbours, scale_latency
+import re
+
+import pytest
+
+from observatory.analysis import RunData, analyse
+from observatory.analysis.host_speed import cpu_per_request_ms
+from observatory.analysis.injection import add_errors, busy_neighbours, scale_latency
 from observatory.analysis.metrics import view
 from observatory.analysis.shared_host import set_aside, shared_windows
 from observatory.analysis.synthetic import Profile, synthetic_run
-from observatory.domain import Verdict
+from observatory.domain import FindingVerdict, Verdict
 from observatory.settings import ThresholdSettings
 
 SHORT = Profile(duration_s=1200.0, warmup_s=120.0)  # 10 s windows
@@ -62,3 +69,34 @@ def test_a_compacted_window_is_shared_when_a_burst_falls_anywhere_in_it() -> Non
     compacted = run.windows[run.windows["t"] % 600 == 0].assign(length_s=600.0)
     run = busy_neighbours(run.with_frames(windows=compacted), 1.0, from_s=900.0, until_s=905.0)
     assert shared_windows(run, 0.5) == {600.0}
+
+
+def _loadgen_cpu(run: RunData, factor: float) -> RunData:
+    res = run.resources
+    cpu = res["cpu_percent"].where(res["role"] != "loadgen", res["cpu_percent"] * factor)
+    return run.with_frames(resources=res.assign(cpu_percent=cpu))
+
+
+def test_a_slower_host_makes_speed_bound_comparisons_inconclusive() -> None:
+    base = synthetic_run(SHORT, seed=10)
+    slow = scale_latency(add_errors(synthetic_run(SHORT, seed=11), 0.02), 1.5)
+    assert cpu_per_request_ms(_loadgen_cpu(slow, 1.2)) == pytest.approx(
+        1.2 * cpu_per_request_ms(slow)
+    )
+    result = analyse(_loadgen_cpu(slow, 1.2), base, TH)  # the generator's CPU per request +20 %
+    by_metric = {(f.metric, f.name): f for f in result.findings}
+    p99 = by_metric[("latency_p99", "chat")]
+    assert p99.verdict is FindingVerdict.INCONCLUSIVE
+    assert "host speed differed" in p99.detail
+    assert re.search(r"\+(19|20|21)% against the baseline's", p99.detail)
+    errors = by_metric[("error_rate", "*")]
+    assert errors.verdict is FindingVerdict.REGRESSION  # a slower host does not make errors
+    assert result.verdict is Verdict.REGRESSION
+
+
+def test_host_speed_within_tolerance_compares_as_usual() -> None:
+    base = synthetic_run(SHORT, seed=12)
+    slow = _loadgen_cpu(scale_latency(synthetic_run(SHORT, seed=13), 1.5), 1.03)
+    p99 = [f for f in analyse(slow, base, TH).findings if f.metric == "latency_p99"]
+    assert p99
+    assert all(f.verdict is FindingVerdict.REGRESSION for f in p99)
