@@ -139,7 +139,7 @@ class ResourceSample:
     """One sample of a process tree. ``None`` means unavailable, never invented."""
 
     at: datetime
-    role: str  # "gateway" | "loadgen" | "upstream"
+    role: str  # "gateway" | "loadgen" | "upstream" | "neighbours" (CPU only)
     rss_mb: float | None
     uss_mb: float | None
     cpu_percent: float | None
