@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from observatory.builds.spec import REFUSED_RELEASES
 from observatory.errors import ConfigError
 from observatory.settings import is_allowed_target, load_settings
 
@@ -20,6 +21,8 @@ scenarios:
 schedules:
   nightly: {{cron: "0 1 * * *", build: stable, scenarios: [chat]}}
 """
+
+REFUSED = min(REFUSED_RELEASES["litellm"])  # a compromised release, from the refusal list
 
 
 @pytest.fixture
@@ -107,8 +110,8 @@ BAD_CASES = [
     ),
     (
         "compromised release",
-        "builds:\n  b: {gateway: litellm, pip: 'litellm[proxy]==1.82.7'}\n",
-        "litellm==1.82.7 is a compromised release",
+        f"builds:\n  b: {{gateway: litellm, pip: 'litellm[proxy]=={REFUSED}'}}\n",
+        f"litellm=={REFUSED} is a compromised release",
     ),
     (
         "unknown placeholder",

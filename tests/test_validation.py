@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
+from observatory.builds.spec import REFUSED_RELEASES
 from observatory.domain import RunStatus, TriggerSource
 from observatory.errors import InputError
 from observatory.settings import Settings, load_settings
@@ -25,6 +26,8 @@ scenarios:
   chat: {{file: chat.py, profile: {{users: 2}}, duration: 10m, warmup: 1m}}
   mixed: {{file: chat.py, profile: {{model: open, rate: 5}}, duration: 10m}}
 """
+
+REFUSED = min(REFUSED_RELEASES["litellm"])  # a compromised release, from the refusal list
 
 
 @pytest.fixture
@@ -125,7 +128,7 @@ def test_pip_specs_resolve_to_configured_builds_or_new_ones(settings: Settings) 
     [
         ("ghost", "unknown build 'ghost'; give a configured build (dev, new, old)"),
         ("litellm>=1.0", "unknown build"),
-        ("litellm==1.82.8", "compromised release"),
+        (f"litellm=={REFUSED}", "compromised release"),
         (
             "requests==2.0.0",
             "package 'requests' is not an allowed gateway package; accepted: litellm",

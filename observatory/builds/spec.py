@@ -11,8 +11,8 @@ from packaging.version import InvalidVersion, Version
 
 from observatory.errors import InputError
 
-# Releases known to be compromised on PyPI; never installed, whatever asks for them.
-FORBIDDEN: dict[str, frozenset[str]] = {
+# The refusal list: releases known to be compromised on PyPI, never installed whatever asks.
+REFUSED_RELEASES: dict[str, frozenset[str]] = {
     "litellm": frozenset({"1.82.7", "1.82.8", "1.107.0"}),
 }
 
@@ -60,7 +60,7 @@ def _exact_version(text: str, version: str) -> str:
 
 
 def is_forbidden(
-    package: str, version: str, forbidden: Mapping[str, frozenset[str]] = FORBIDDEN
+    package: str, version: str, forbidden: Mapping[str, frozenset[str]] = REFUSED_RELEASES
 ) -> bool:
     """True when ``package==version`` is a listed release, compared as PEP 440 versions
     (``1.107`` is ``1.107.0`` to pip, so it must be to us too)."""
@@ -85,5 +85,5 @@ def check_not_forbidden(package: str, version: str) -> None:
     if is_forbidden(name, version):
         raise InputError(
             f"{name}=={version} is a compromised release and is never installed; "
-            f"refused versions: {', '.join(sorted(FORBIDDEN[name]))}"
+            f"refused versions: {', '.join(sorted(REFUSED_RELEASES[name]))}"
         )

@@ -35,7 +35,7 @@ from typing import IO, Any
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from observatory.builds.spec import FORBIDDEN, PipSpec, check_not_forbidden, is_forbidden
+from observatory.builds.spec import REFUSED_RELEASES, PipSpec, check_not_forbidden, is_forbidden
 from observatory.errors import BuildError, InputError
 
 log = logging.getLogger(__name__)
@@ -108,11 +108,11 @@ def ensure_venv(
     """Return the path of a complete venv with ``spec`` installed, building it once.
 
     Safe when several processes ask for the same spec at once (one builds, the others wait
-    on the key's lock and then reuse it). Refuses compromised releases (``spec.FORBIDDEN``
+    on the key's lock and then reuse it). Refuses compromised releases (``spec.REFUSED_RELEASES``
     plus ``extra_forbidden``) in the requested spec, in the resolved install set (before
     installing) and in what ended up installed.
     """
-    forbidden = _merge(FORBIDDEN, extra_forbidden or {})
+    forbidden = _merge(REFUSED_RELEASES, extra_forbidden or {})
     check_not_forbidden(spec.package, spec.version)
     _check_against(forbidden, {spec.package: spec.version}, f"requested spec {spec}")
     say = progress or log.info
@@ -155,7 +155,7 @@ def verify_installed(
     """Ask the venv's own interpreter what is installed now and refuse a compromised or
     wrong version (a cached venv could have been changed since it was built)."""
     installed = _installed(path / "bin" / "python")
-    _check_installed(spec, installed, _merge(FORBIDDEN, extra_forbidden or {}))
+    _check_installed(spec, installed, _merge(REFUSED_RELEASES, extra_forbidden or {}))
     return installed
 
 

@@ -8,7 +8,10 @@ import sys
 import time
 from pathlib import Path
 
+from observatory.builds.spec import REFUSED_RELEASES
 from observatory.builds.venv import LAST_USED, list_venvs
+
+REFUSED = min(REFUSED_RELEASES["litellm"])  # a compromised release, from the refusal list
 
 
 def _cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -53,7 +56,7 @@ def test_provision_prints_the_venv_path_and_prune_frees_it(tmp_path: Path) -> No
 def test_provision_refuses_bad_input_with_exit_2(tmp_path: Path) -> None:
     cases = {
         "litellm[proxy]>=1.81": "ranges are refused",
-        "litellm[proxy]==1.82.8": "compromised release",
+        f"litellm[proxy]=={REFUSED}": "compromised release",
         "local": "'local' is not a pip build",
         "nope": "unknown build 'nope'; configured pip builds: tiny",
     }

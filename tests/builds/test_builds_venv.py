@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from observatory.builds.spec import PipSpec, parse_pip_spec
+from observatory.builds.spec import REFUSED_RELEASES, PipSpec, parse_pip_spec
 from observatory.builds.venv import (
     LAST_USED,
     MARKER,
@@ -28,6 +29,8 @@ from observatory.errors import BuildError, InputError
 
 SIX = "six==1.17.0"
 DATEUTIL = "python-dateutil==2.9.0.post0"  # depends on six
+
+REFUSED = min(REFUSED_RELEASES["litellm"])  # a compromised release, from the refusal list
 
 
 def _store(cache: Path) -> list[str]:
@@ -46,8 +49,8 @@ def _store(cache: Path) -> list[str]:
         ("lite llm==1.0", r"bad pip spec"),
         ("litellm @ https://example.invalid/x.whl", r"URLs and markers are not accepted"),
         ("litellm==1.81.9; python_version>'3'", r"URLs and markers are not accepted"),
-        ("litellm[proxy]==1.82.7", r"compromised release"),
-        ("LiteLLM==1.82.8", r"litellm==1.82.8 is a compromised release"),
+        (f"litellm[proxy]=={REFUSED}", r"compromised release"),
+        (f"LiteLLM=={REFUSED}", rf"litellm=={re.escape(REFUSED)} is a compromised release"),
         ("litellm==1.107", r"litellm==1.107 is a compromised release"),
     ],
 )
@@ -56,7 +59,7 @@ def test_bad_and_forbidden_specs_are_refused(text: str, message: str) -> None:
         parse_pip_spec(text)
 
 
-@pytest.mark.parametrize("version", ["1.82.7", "1.82.8", "1.107.0"])
+@pytest.mark.parametrize("version", sorted(REFUSED_RELEASES["litellm"]))
 def test_forbidden_version_is_refused_before_anything_is_installed(
     tmp_path: Path, version: str
 ) -> None:

@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from observatory.builds.spec import REFUSED_RELEASES
 from observatory.domain import RunStatus
 from observatory.service.auth import token_matches
 from observatory.settings import Settings
@@ -17,6 +18,8 @@ from observatory.store.tables import Build, Run, Validation
 from tests.service.conftest import TOKEN, MakeSettings, Server
 
 CHAT = {"build": "cand", "scenarios": ["chat"], "tag": "v1.81.12"}
+
+REFUSED = min(REFUSED_RELEASES["litellm"])  # a compromised release, from the refusal list
 
 
 def _post(server: Server, body: dict[str, Any], token: str | None = TOKEN) -> Any:
@@ -79,7 +82,7 @@ def test_an_exact_version_of_the_gateway_package_is_accepted(
 BAD = [
     ({"build": "nope"}, 400, "build", "unknown build 'nope'"),
     ({"build": "litellm==1.*"}, 400, "build", "ranges are refused"),
-    ({"build": "litellm==1.82.7"}, 400, "build", "compromised release"),
+    ({"build": f"litellm=={REFUSED}"}, 400, "build", "compromised release"),
     ({"build": "requests==2.31.0"}, 400, "build", "accepted: litellm"),
     ({"scenarios": ["nope"]}, 400, "scenarios", "unknown scenario 'nope'; known: chat, mixed"),
     ({"scenarios": []}, 422, "scenarios", "at least 1"),

@@ -8,10 +8,13 @@ import time
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
+from observatory.builds.spec import REFUSED_RELEASES
 from observatory.cli import _invoke
 from observatory.store.db import transaction
 from observatory.store.tables import Run
 from tests.service.conftest import TOKEN, Server
+
+REFUSED = min(REFUSED_RELEASES["litellm"])  # a compromised release, from the refusal list
 
 
 @pytest.fixture
@@ -55,7 +58,7 @@ def test_trigger_again_reports_the_queued_duplicate(
 def test_bad_input_exits_2_with_the_servers_message(
     server: Server, token_env: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert _trigger(server, "--build", "litellm==1.82.8") == 2
+    assert _trigger(server, "--build", f"litellm=={REFUSED}") == 2
     assert "compromised release" in capsys.readouterr().err
     assert _trigger(server, "--build", "cand", "--duration", "soon") == 2
     assert "duration" in capsys.readouterr().err
