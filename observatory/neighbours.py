@@ -11,7 +11,8 @@ over each sampling interval, in percent of one core (like every other CPU series
 Host busy time is user + nice + system + irq + softirq + steal from ``/proc/stat``:
 steal is CPU a hypervisor gave to other guests, a neighbour too. The run's own processes
 are the observatory process and its descendants, except descendants that carry another
-run's marker (a concurrent run on the same host is a neighbour). CPU of an own process
+run's marker (a concurrent run on the same host is a neighbour, unless it is measured side
+by side with this one: then the two are one measurement). CPU of an own process
 that exits between two samples cannot be told apart and counts as a neighbour's, so the
 estimate errs on the side of "disturbed".
 
@@ -22,6 +23,7 @@ the windows in which neighbours used more than ``thresholds.neighbour_cpu`` core
 from __future__ import annotations
 
 import time
+from collections.abc import Collection
 from datetime import datetime
 from typing import Final
 
@@ -49,8 +51,9 @@ class NeighbourProbe:
 
     role = NEIGHBOURS
 
-    def __init__(self, run_id: int | None = None) -> None:
+    def __init__(self, run_id: int | None = None, together: Collection[int] = ()) -> None:
         self._run_id = None if run_id is None else str(run_id)
+        self._together = {str(other) for other in together}
         self._foreign: dict[_Key, bool] = {}  # descendant -> belongs to another run
         self._own: dict[_Key, float] = {}  # own process -> its CPU seconds at the last sample
         self._last: tuple[float, float] | None = None  # (monotonic, host busy seconds)
@@ -104,6 +107,11 @@ class NeighbourProbe:
                 marker = proc.environ().get(RUN_ID_ENV)
             except psutil.Error:
                 marker = None
-            mine = self._run_id is None or not marker or marker == self._run_id
+            mine = (
+                self._run_id is None
+                or not marker
+                or marker == self._run_id
+                or marker in self._together
+            )
             self._foreign[key] = not mine
         return self._foreign[key]

@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -39,6 +39,7 @@ from observatory.settings import Settings
 from observatory.store import runs as store_runs
 from observatory.store.db import transaction
 from observatory.store.tables import Build, Run, utcnow
+from observatory.together import Together
 from observatory.upstream.server import UpstreamServer
 from observatory.validation import resolve_build
 from observatory.watchdog import ErrorRateWatch
@@ -70,6 +71,7 @@ class RunContext:
     worker: str
     stop: threading.Event = field(default_factory=threading.Event)
     on_progress: Callable[[Progress], None] | None = None
+    together: Together | None = None  # runs measured side by side with this one
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,24 +97,60 @@ class _End:
 
 def execute_run(run_id: int, ctx: RunContext) -> Outcome:
     """Execute one queued (or claimed) run to its end; never raises for run failures."""
-    run_dir = ctx.settings.data_dir / "runs" / str(run_id)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    return _finish(run_id, ctx, _measured(run_id, ctx))
+
+
+def execute_side_by_side(baseline_id: int, candidate_id: int, ctx: RunContext) -> list[Outcome]:
+    """Measure a baseline and its candidate at the same time; conclude the baseline first."""
+    together = Together((baseline_id, candidate_id))
+    shared = replace(ctx, together=together)
+    ends: dict[int, _End] = {}
+
+    def measure(run_id: int) -> None:
+        try:
+            ends[run_id] = _measured(run_id, shared)
+        except Exception:  # a bug: the run ends in error, its partner still concludes
+            log.exception("run %s: unexpected failure in the pipeline", run_id)
+            ends[run_id] = _End(RunStatus.ERROR, "unexpected failure in the pipeline (see log)")
+        finally:
+            together.abandon()
+
+    beside = threading.Thread(target=measure, args=(baseline_id,), name=f"run-{baseline_id}")
+    beside.start()
+    measure(candidate_id)
+    beside.join()
+    return [_finish(run_id, ctx, ends[run_id]) for run_id in (baseline_id, candidate_id)]
+
+
+def _measured(run_id: int, ctx: RunContext) -> _End:
+    run_dir = _run_dir(ctx, run_id)
     ingest = SpoolIngest(ctx.sessions, run_id)
     try:
         with marking(run_id, ctx.worker):
             end = _measure(run_id, ctx, run_dir, ingest)
     except LeaseLostError as exc:
         log.warning("%s; stopping without a verdict", exc)
-        ingest.drain()  # the windows are still ours to keep (upserts are idempotent)
-        return Outcome(run_id, RunStatus.INTERRUPTED, None, str(exc), None)
+        end = _End(RunStatus.INTERRUPTED, str(exc))  # the windows are still ours to keep
     except ObservatoryError as exc:
         log.error("run %s failed: %s", run_id, exc)
         end = _End(RunStatus.ERROR, f"observatory error: {exc}")
     except KeyboardInterrupt:
         end = _End(RunStatus.ABORTED, "interrupted (Ctrl-C)")
-    ingest.drain()
+    ingest.drain()  # upserts are idempotent
+    return end
+
+
+def _finish(run_id: int, ctx: RunContext, end: _End) -> Outcome:
+    if end.status == RunStatus.INTERRUPTED:  # the run now belongs to whoever took it back
+        return Outcome(run_id, RunStatus.INTERRUPTED, None, end.reason, None)
     return conclude_run(run_id, ctx.settings, ctx.sessions, end.status, end.reason, end.crash,
-                        early_verdict=end.early_verdict, run_dir=run_dir)  # fmt: skip
+                        early_verdict=end.early_verdict, run_dir=_run_dir(ctx, run_id))  # fmt: skip
+
+
+def _run_dir(ctx: RunContext, run_id: int) -> Path:
+    run_dir = ctx.settings.data_dir / "runs" / str(run_id)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    return run_dir
 
 
 def _measure(run_id: int, ctx: RunContext, run_dir: Path, ingest: SpoolIngest) -> _End:
@@ -135,7 +173,7 @@ def _measure(run_id: int, ctx: RunContext, run_dir: Path, ingest: SpoolIngest) -
         stack.callback(phases.stop)
         sampler = ResourceSampler(ingest.add_resources, settings.load.sample_interval)
         sampler.add(gateway.resource_probe())
-        sampler.add(NeighbourProbe(run_id))
+        sampler.add(NeighbourProbe(run_id, ctx.together.run_ids if ctx.together else ()))
         sampler.start()
         stack.callback(sampler.stop)
         started = _mark_running(run_id, ctx, gateway, upstream.url)
@@ -169,7 +207,7 @@ def _begin(run_id: int, ctx: RunContext) -> tuple[Run, Build]:
 
 
 def _mark_running(run_id: int, ctx: RunContext, gateway: RunningGateway, upstream: str) -> datetime:
-    started = utcnow()
+    started = ctx.together.start() if ctx.together else utcnow()
     with transaction(ctx.sessions) as session:
         run = store_runs.get_run(session, run_id)
         run.status = RunStatus.RUNNING
@@ -179,6 +217,7 @@ def _mark_running(run_id: int, ctx: RunContext, gateway: RunningGateway, upstrea
             "gateway": gateway.fingerprint(),
             "upstream": upstream,
             "load_cpu_affinity": ctx.settings.load.cpu_affinity,
+            "side_by_side": list(ctx.together.run_ids) if ctx.together else None,
         }
     return started
 
@@ -278,4 +317,11 @@ def _as_dict(progress: Progress) -> dict[str, Any]:
     return {name: getattr(progress, name) for name in Progress.__slots__}
 
 
-__all__ = ["Outcome", "Progress", "ResourceSample", "RunContext", "execute_run"]
+__all__ = [
+    "Outcome",
+    "Progress",
+    "ResourceSample",
+    "RunContext",
+    "execute_run",
+    "execute_side_by_side",
+]

@@ -326,7 +326,7 @@ class ThresholdSettings(_Model):
 
 
 class BaselineSettings(_Model):
-    policy: Literal["reuse", "rerun"] = "reuse"
+    policy: Literal["reuse", "rerun", "alongside"] = "reuse"
     max_age: Duration = 30 * 86400.0
     stable_tag_pattern: str | None = r"^v?\d+\.\d+\.\d+$"
 

@@ -2,7 +2,8 @@
 
 A validation groups one candidate run per scenario. When the candidate has no eligible
 baseline (policy `reuse`) or the policy is `rerun`, a run of the last stable build is queued
-first and becomes the candidate's baseline.
+first and becomes the candidate's baseline. With `alongside` (the policy, or asked for one
+validation) that baseline run is measured at the same time as the candidate, side by side.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from observatory.store import baselines, builds, runs
 from observatory.store.tables import Build, Run, Validation
 
 MAX_DURATION_S = 7 * 86400.0
+BASELINE_CHOICES = ("auto", "none", "alongside")
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +36,7 @@ class ValidationRequest:
     duration_s: float | None = None
     tag: str | None = None
     requester: str | None = None
-    baseline: str = "auto"  # auto | none | the id of a run
+    baseline: str = "auto"  # auto | none | alongside | the id of a run
     schedule: str | None = None
     fire_time: datetime | None = None
 
@@ -121,8 +123,9 @@ def _check_request(settings: Settings, request: ValidationRequest) -> None:
         settings.scenario(scenario)
     if request.duration_s is not None and not 1 <= request.duration_s <= MAX_DURATION_S:
         raise InputError(f"duration: {request.duration_s:g}s is outside 1s..7d")
-    if request.baseline not in ("auto", "none") and not request.baseline.isdigit():
-        raise InputError(f"baseline: {request.baseline!r}; accepted: auto, none, or a run id")
+    if request.baseline not in BASELINE_CHOICES and not request.baseline.isdigit():
+        accepted = ", ".join(BASELINE_CHOICES)
+        raise InputError(f"baseline: {request.baseline!r}; accepted: {accepted}, or a run id")
 
 
 def _build_row(session: Session, settings: Settings, name: str, spec: BuildSettings) -> Build:
@@ -186,7 +189,10 @@ def _plan_scenario(
         chosen = runs.get_run(session, int(request.baseline))
         run = template.new_run(session, build, baseline_run_id=chosen.id, baseline_request="run")
         return [run], None
-    if settings.baseline.policy == "reuse":
+    alongside = request.baseline == "alongside" or (
+        request.baseline == "auto" and settings.baseline.policy == "alongside"
+    )
+    if settings.baseline.policy == "reuse" and not alongside:
         reused = baselines.find_reusable(
             session,
             scenario=scenario,
@@ -206,8 +212,10 @@ def _plan_scenario(
         run = template.new_run(session, build, baseline_request="auto")
         return [run], f"{scenario}: no stable build of {build.gateway} to compare with"
     base = template.new_run(session, stable, role="baseline", baseline_request="none")
-    run = template.new_run(session, build, baseline_run_id=base.id, baseline_request="auto")
-    return [base, run], f"{scenario}: queued {stable.name} as the baseline, to run first"
+    how = "alongside" if alongside else "auto"
+    run = template.new_run(session, build, baseline_run_id=base.id, baseline_request=how)
+    when = "side by side with the candidate" if alongside else "to run first"
+    return [base, run], f"{scenario}: queued {stable.name} as the baseline, {when}"
 
 
 def find_active_duplicate(

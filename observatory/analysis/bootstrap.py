@@ -8,6 +8,11 @@ instead of ``n`` values, so a 24-hour run (8,640 windows) bootstraps in
 milliseconds. Windows are autocorrelated (a slow GC cycle, a warming cache), so
 whole blocks of consecutive windows are resampled, wrapping around the end
 (circular block bootstrap, Politis & Romano 1992) so every window is equally likely.
+
+Runs measured side by side (same clock, same window grid) are compared window by window:
+their samples are restricted to the windows both measured (``paired``), and one set of
+block starts resamples both, so whatever the host did to both at once cancels out of the
+interval instead of widening it.
 """
 
 from __future__ import annotations
@@ -32,6 +37,12 @@ class Sample:
     den: Floats
     log: bool = False  # num holds logs: the value is exp(statistic)
     scale: float = 1.0  # display factor (100 turns a rate into percent)
+    t: Floats | None = None  # window starts on the wall clock (epoch s); None: unknown
+
+    def take(self, index: NDArray[np.intp]) -> Sample:
+        """The windows at ``index``, in that order."""
+        t = None if self.t is None else self.t[index]
+        return Sample(self.num[index], self.den[index], self.log, self.scale, t)
 
     @property
     def n(self) -> int:
@@ -52,6 +63,33 @@ class Sample:
         """One value per window with a positive denominator (for rank tests)."""
         keep = self.den > 0
         return self.num[keep] / self.den[keep]
+
+
+MIN_PAIRED_SHARE = 0.5  # fewer common windows than this share: not measured together
+
+
+def paired(base: Sample, cand: Sample) -> tuple[Sample, Sample] | None:
+    """Both samples cut to the windows they measured at the same moments, aligned.
+
+    None when the two were not measured together: no wall-clock times, or fewer common
+    windows than half of the smaller sample (a window either run set aside is dropped
+    from both).
+    """
+    if base.t is None or cand.t is None:
+        return None
+    _, b_index, c_index = np.intersect1d(
+        np.round(base.t, 3), np.round(cand.t, 3), assume_unique=True, return_indices=True
+    )
+    if b_index.size < 3 or b_index.size < MIN_PAIRED_SHARE * min(base.n, cand.n):
+        return None
+    keep = (base.den[b_index] > 0) & (cand.den[c_index] > 0)
+    return base.take(b_index[keep]), cand.take(c_index[keep])
+
+
+def window_differences(base: Sample, cand: Sample) -> Floats:
+    """Per-window candidate - baseline values of two paired samples."""
+    diff: Floats = cand.num / cand.den - base.num / base.den
+    return diff
 
 
 def lag1_autocorrelation(values: Floats) -> float:
@@ -96,8 +134,16 @@ def resample(sample: Sample, rng: np.random.Generator, resamples: int = RESAMPLE
     if n == 0:
         return np.full(resamples, math.nan)
     length = block_length(sample.per_window())
-    blocks = math.ceil(n / length)
-    starts = rng.integers(0, n, size=(resamples, blocks))
+    return _replicates(sample, length, _starts(rng, n, length, resamples))
+
+
+def _starts(rng: np.random.Generator, n: int, length: int, resamples: int) -> NDArray[np.int64]:
+    starts: NDArray[np.int64] = rng.integers(0, n, size=(resamples, math.ceil(n / length)))
+    return starts
+
+
+def _replicates(sample: Sample, length: int, starts: NDArray[np.int64]) -> Floats:
+    """The statistic of each row of block ``starts``."""
     num = _block_sums(sample.num, length)[starts].sum(axis=1)
     den = _block_sums(sample.den, length)[starts].sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -128,9 +174,13 @@ def delta_interval(
     relative: bool,
     level: float = 0.95,
 ) -> DeltaInterval:
-    """Two-sample bootstrap interval: each run resampled on its own blocks."""
-    b = to_values(base, resample(base, rng))
-    c = to_values(cand, resample(cand, rng))
+    """Bootstrap interval: each run resampled on its own blocks, or paired runs on shared ones."""
+    pair = paired(base, cand)
+    if pair is None:
+        b = to_values(base, resample(base, rng))
+        c = to_values(cand, resample(cand, rng))
+    else:
+        b, c = _paired_replicates(*pair, rng)
     with np.errstate(invalid="ignore", divide="ignore"):
         deltas = c / b - 1.0 if relative else c - b
     deltas = deltas[np.isfinite(deltas)]
@@ -139,3 +189,17 @@ def delta_interval(
     tail = (1 - level) / 2 * 100
     low, high = np.percentile(deltas, [tail, 100 - tail])
     return DeltaInterval(float(low), float(high))
+
+
+def _paired_replicates(
+    base: Sample, cand: Sample, rng: np.random.Generator
+) -> tuple[Floats, Floats]:
+    """Replicates of both paired samples (display units) drawn with the same block starts."""
+    n = base.n
+    if n == 0:
+        empty = np.full(RESAMPLES, math.nan)
+        return empty, empty
+    length = block_length(window_differences(base, cand))
+    starts = _starts(rng, n, length, RESAMPLES)
+    b = to_values(base, _replicates(base, length, starts))
+    return b, to_values(cand, _replicates(cand, length, starts))

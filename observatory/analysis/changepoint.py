@@ -45,6 +45,8 @@ class ChangePoint:
     before: float
     after: float
     unit: str  # "%" or "ms"
+    since_s: float | None = None  # where the ``before`` segment starts
+    until_s: float | None = None  # where the ``after`` segment ends
 
     def describe(self) -> str:
         what = "errors" if self.series == "error_rate" else f"p99 of {self.name}"
@@ -252,5 +254,8 @@ def change_points(
     for i, cut in enumerate(cuts):
         before = signal.size(bounds[i], cut)
         after = signal.size(cut, bounds[i + 2])
-        points.append(ChangePoint(series, name, float(signal.t[cut]), before, after, unit))
+        since, until = float(signal.t[bounds[i]]), float(signal.t[bounds[i + 2] - 1]) + window_s
+        points.append(
+            ChangePoint(series, name, float(signal.t[cut]), before, after, unit, since, until)
+        )
     return points

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from observatory.analysis.changepoint import (
     ChangePoint,
     Signal,
@@ -49,8 +51,15 @@ def _signals(run: RunView) -> list[tuple[Signal, str, str, str]]:
     return signals
 
 
-def change_point_checks(run: RunView, limits: Limits) -> tuple[list[ChangePoint], list[Finding]]:
-    """All change points, and a regression finding for each rise beyond its threshold."""
+def change_point_checks(
+    run: RunView, limits: Limits, alongside: RunView | None = None
+) -> tuple[list[ChangePoint], list[Finding]]:
+    """All change points, and a regression finding for each rise beyond its threshold.
+
+    ``alongside``: a baseline measured side by side. A p99 rise counts only by how much
+    the baseline did not rise with it over the same stretches; otherwise it is the host's
+    (an inconclusive finding that says so).
+    """
     points: list[ChangePoint] = []
     findings: list[Finding] = []
     for signal, series, name, unit in _signals(run):
@@ -58,31 +67,62 @@ def change_point_checks(run: RunView, limits: Limits) -> tuple[list[ChangePoint]
             continue
         found = change_points(signal, series, name, unit, run.data.window_s)
         points.extend(found)
-        findings.extend(f for f in (_rise(p, limits) for p in found) if f is not None)
+        rises = (_rise(p, limits, host_rise(p, alongside)) for p in found)
+        findings.extend(f for f in rises if f is not None)
     return points, findings
 
 
-def _rise(point: ChangePoint, limits: Limits) -> Finding | None:
+HOST_SHARE = 0.5
+HOST_NOTE = "the baseline, measured side by side, rose too: the host, not the build"
+
+
+def host_rise(point: ChangePoint, alongside: RunView | None) -> float:
+    """The baseline's p99 after / before over the point's stretches (1.0 when unknown)."""
+    if alongside is None or point.series != "latency_p99" or point.since_s is None:
+        return 1.0
+    rows = alongside.rows(Series.LATENCY, point.name)
+    rows = rows[(rows["count"] > 0) & (rows["p99"] > 0)]
+    t, logs = rows["t"].to_numpy(dtype=float), np.log(rows["p99"].to_numpy(dtype=float))
+    before = logs[(t >= point.since_s) & (t < point.at_s)]
+    after = logs[(t >= point.at_s) & (t < (point.until_s or math.inf))]
+    if before.size == 0 or after.size == 0:
+        return 1.0
+    return math.exp(float(after.mean() - before.mean()))
+
+
+def same_shape(own: float, host: float) -> bool:
+    """The baseline alongside rose at least half as much (in log terms) as the candidate.
+
+    Both rises are noisy estimates over the same stretches; the whole-run comparison,
+    window by window, is what judges a candidate that rose more than its baseline.
+    """
+    return own > 1.0 and host > 1.0 and math.log(host) >= HOST_SHARE * math.log(own)
+
+
+def _rise(point: ChangePoint, limits: Limits, host: float = 1.0) -> Finding | None:
     scale = 100.0 if point.series == "error_rate" else 1.0
-    relative = point.after / point.before - 1 if point.before > 0 else math.inf
+    own = point.after / point.before if point.before > 0 else math.inf
     absolute = (point.after - point.before) / scale
     threshold = limits.of(point.series)
-    if not exceeds(threshold, relative, absolute, +1):
+    if not exceeds(threshold, own - 1, absolute, +1):
         return None
+    verdict, detail = FindingVerdict.REGRESSION, point.describe()
+    if same_shape(own, host):
+        verdict, detail = FindingVerdict.INCONCLUSIVE, f"{detail}; {HOST_NOTE}"
     is_rate = point.series == "error_rate"
     return Finding(
         metric=f"change.{point.series}",
         name=point.name,
-        verdict=FindingVerdict.REGRESSION,
+        verdict=verdict,
         baseline=point.before,
         candidate=point.after,
-        delta=point.after - point.before if is_rate else _finite(relative),
+        delta=point.after - point.before if is_rate else _finite(own - 1),
         ci_low=None,
         ci_high=None,
         p_value=None,
         threshold=(threshold.absolute or 0.0) * 100 if is_rate else threshold.relative,
         unit="pp" if is_rate else "ms",
-        detail=point.describe(),
+        detail=detail,
         at_s=point.at_s,
     )
 

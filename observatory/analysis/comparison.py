@@ -9,6 +9,9 @@ autocorrelated runs from looking more certain than they are). Baseline-free
 ("strict") evidence needs its whole interval beyond the threshold. Improvements
 are judged the same way in the other direction. A change beyond the threshold
 without that evidence is inconclusive, never unchanged.
+
+Runs measured side by side are compared window by window (bootstrap.paired): the rank test
+is then Wilcoxon's signed-rank test on the per-window differences.
 """
 
 from __future__ import annotations
@@ -21,7 +24,14 @@ from dataclasses import dataclass, replace
 import numpy as np
 from scipy import stats
 
-from observatory.analysis.bootstrap import Floats, Sample, delta_interval, lag1_autocorrelation
+from observatory.analysis.bootstrap import (
+    Floats,
+    Sample,
+    delta_interval,
+    lag1_autocorrelation,
+    paired,
+    window_differences,
+)
 from observatory.analysis.fdr import benjamini_hochberg
 from observatory.analysis.thresholds import HIGHER_IS_BETTER, Limits, exceeds
 from observatory.domain import Finding, FindingVerdict
@@ -84,7 +94,11 @@ def rank_p_value(base: Sample, cand: Sample) -> float:
     autocorrelation rho a run of n windows carries about n (1 - rho) / (1 + rho)
     independent ones, so the test's z is shrunk by the square root of that
     variance inflation (averaged over the two runs). 1.0 when nothing varies.
+    Paired samples get the signed-rank test instead (``paired_p_value``).
     """
+    pair = paired(base, cand)
+    if pair is not None:
+        return paired_p_value(window_differences(*pair))
     x, y = cand.per_window(), base.per_window()
     if x.size < 2 or y.size < 2:
         return math.nan
@@ -96,6 +110,20 @@ def rank_p_value(base: Sample, cand: Sample) -> float:
         return 1.0
     inflation = (_inflation(x) + _inflation(y)) / 2
     z = float(stats.norm.isf(p / 2)) / math.sqrt(inflation)
+    return float(2 * stats.norm.sf(z))
+
+
+def paired_p_value(differences: Floats) -> float:
+    """Two-sided Wilcoxon signed-rank p-value of per-window differences, shrunk like above."""
+    if differences.size < 2:
+        return math.nan
+    if not np.any(differences):
+        return 1.0
+    result = stats.wilcoxon(differences, zero_method="zsplit", method="approx")
+    p = float(result.pvalue)
+    if math.isnan(p):
+        return 1.0
+    z = float(stats.norm.isf(p / 2)) / math.sqrt(_inflation(differences))
     return float(2 * stats.norm.sf(z))
 
 
@@ -117,6 +145,10 @@ def compare(
     strict: bool = False,
 ) -> Evidence:
     """Evidence that ``cand`` differs from ``base`` (block bootstrap CI + rank test)."""
+    pair = paired(base, cand)
+    if pair is not None:
+        base, cand = pair
+        detail = f"side by side: {cand.n} common windows" + (f"; {detail}" if detail else "")
     b, c = base.value(), cand.value()
     enough = base.n >= min_windows and cand.n >= min_windows and math.isfinite(b + c)
     relative = c / b - 1 if b > 0 else math.nan

@@ -111,7 +111,14 @@ def percentile_sample(run: RunView, series: str, name: str, column: str) -> Samp
     values = rows[column].to_numpy(dtype=float)
     keep = (rows["count"].to_numpy() > 0) & np.isfinite(values)
     logs = np.log(np.maximum(values[keep], LOG_FLOOR_MS))
-    return Sample(num=logs, den=np.ones_like(logs), log=True)
+    t = _clock(run, rows["t"].to_numpy(dtype=float)[keep])
+    return Sample(num=logs, den=np.ones_like(logs), log=True, t=t)
+
+
+def _clock(run: RunView, t: Floats) -> Floats | None:
+    """Window starts on the wall clock, so that runs measured side by side pair up."""
+    start = run.data.started_at
+    return None if start is None else t + start
 
 
 def _per_t(rows: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
@@ -122,7 +129,7 @@ def error_sample(run: RunView, name: str) -> Sample:
     """Failures / requests per window, in percent for display."""
     rows = latency_rows(run, name)
     per_t = _per_t(rows, ["failures", "count"])
-    return _ratio(per_t["failures"], per_t["count"], scale=100.0)
+    return _ratio(run, per_t["failures"], per_t["count"], scale=100.0)
 
 
 def category_samples(run: RunView, categories: list[str]) -> dict[str, Sample]:
@@ -135,7 +142,7 @@ def category_samples(run: RunView, categories: list[str]) -> dict[str, Sample]:
     for category in categories:
         rows = by_category.get(category, errors.iloc[0:0])
         counts = rows.groupby("t")["count"].sum().reindex(totals.index, fill_value=0)
-        samples[category] = _ratio(counts, totals, scale=100.0)
+        samples[category] = _ratio(run, counts, totals, scale=100.0)
     return samples
 
 
@@ -150,7 +157,7 @@ def throughput_sample(run: RunView) -> Sample:
     """Requests per second over all names (closed model)."""
     rows = latency_rows(run, OVERALL)
     per_t = rows.groupby("t", sort=True).agg(count=("count", "sum"), length=("length_s", "max"))
-    return _ratio(per_t["count"], per_t["length"])
+    return _ratio(run, per_t["count"], per_t["length"])
 
 
 def late_sample(run: RunView) -> Sample:
@@ -158,7 +165,7 @@ def late_sample(run: RunView) -> Sample:
     sent = _per_t(latency_rows(run, OVERALL), ["count"])["count"]
     late = _series_counts(run, Series.LATE).reindex(sent.index, fill_value=0)
     dropped = _series_counts(run, Series.DROPPED).reindex(sent.index, fill_value=0)
-    return _ratio(late + dropped, sent + dropped, scale=100.0)
+    return _ratio(run, late + dropped, sent + dropped, scale=100.0)
 
 
 def _series_counts(run: RunView, series: str) -> pd.Series:
@@ -175,5 +182,7 @@ def latency_rows(run: RunView, name: str) -> pd.DataFrame:
     return pd.concat(frames) if frames else run.data.windows.iloc[0:0]
 
 
-def _ratio(num: pd.Series, den: pd.Series, scale: float = 1.0) -> Sample:
-    return Sample(num=num.to_numpy(dtype=float), den=den.to_numpy(dtype=float), scale=scale)
+def _ratio(run: RunView, num: pd.Series, den: pd.Series, scale: float = 1.0) -> Sample:
+    """Per-window ratio sample; ``num`` and ``den`` are indexed by window start."""
+    t = _clock(run, den.index.to_numpy(dtype=float))
+    return Sample(num=num.to_numpy(dtype=float), den=den.to_numpy(dtype=float), scale=scale, t=t)

@@ -89,6 +89,7 @@ class RunData:
     crash: str | None = None
     end_reason: str | None = None
     shared: frozenset[float] = frozenset()  # window starts measured beside busy neighbours
+    started_at: float | None = None  # epoch seconds of t = 0; runs started together share it
 
     @classmethod
     def empty(
@@ -130,6 +131,14 @@ class RunData:
     def with_shared(self, shared: frozenset[float]) -> RunData:
         """A copy whose windows starting at ``shared`` were measured beside busy neighbours."""
         return replace(self, shared=shared)
+
+    def measured_with(self, other: RunData) -> bool:
+        """True when both runs ran side by side: one start, one window grid."""
+        return (
+            self.started_at is not None
+            and self.started_at == other.started_at
+            and self.window_s == other.window_s
+        )
 
     def validate(self) -> None:
         """Raise InputError naming the first missing column or impossible number."""

@@ -10,16 +10,19 @@ makes it inconclusive; otherwise it passes.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 from observatory.analysis.changepoint import ChangePoint
 from observatory.analysis.checks import (
+    HOST_NOTE,
     ceiling_findings,
     change_point_checks,
     crash_finding,
     drift_evidence,
     leak_finding,
+    same_shape,
 )
 from observatory.analysis.comparison import Evidence, finalise, sort_findings
 from observatory.analysis.family import comparison_evidence
@@ -106,6 +109,8 @@ def _compared(
             for f in findings
             if not is_impact(f)
         ]
+    if cand.data.measured_with(base.data):
+        return findings  # side by side: the host's speed was the same for both
     slower = speed_difference(cand.data, base.data, limits.host_speed)
     if slower is None:
         return findings
@@ -121,8 +126,9 @@ def _baseline_free(
     cand: RunView, base: RunView | None, limits: Limits, slopes: tuple[Slope | None, Slope]
 ) -> tuple[list[ChangePoint], list[Finding]]:
     data = cand.data
-    points, findings = change_point_checks(cand, limits)
-    findings += finalise(drift_evidence(data, limits), limits)
+    alongside = base if base is not None and data.measured_with(base.data) else None
+    points, findings = change_point_checks(cand, limits, alongside)
+    findings += _drift(cand, base, limits)
     findings += ceiling_findings(cand, limits)
     findings.append(leak_finding(slopes[1], slopes[0], limits))
     findings += recovery_findings(data, base.data if base else None, limits)
@@ -130,6 +136,26 @@ def _baseline_free(
     if data.crash is not None:
         findings.append(crash_finding(data.crash))
     return points, findings
+
+
+def _drift(cand: RunView, base: RunView | None, limits: Limits) -> list[Finding]:
+    """First-vs-last drift; side by side, latency drift beyond the baseline's own only."""
+    findings = finalise(drift_evidence(cand.data, limits), limits)
+    if base is None or not cand.data.measured_with(base.data):
+        return findings
+    host = {e.name: e.relative for e in drift_evidence(base.data, limits) if e.key != "error_rate"}
+    return [_beyond_host(f, host.get(f.name)) for f in findings]
+
+
+def _beyond_host(finding: Finding, host: float | None) -> Finding:
+    if finding.verdict is not FindingVerdict.REGRESSION or finding.metric != "drift.latency_p99":
+        return finding
+    if host is None or finding.delta is None or not math.isfinite(host):
+        return finding
+    if not same_shape(1 + finding.delta, 1 + host):
+        return finding
+    note = f"{finding.detail}; {HOST_NOTE} ({host:+.0%})"
+    return replace(finding, verdict=FindingVerdict.INCONCLUSIVE, detail=note)
 
 
 def decide(
@@ -167,7 +193,8 @@ def decide(
     if inconclusive:
         return Verdict.INCONCLUSIVE, f"inconclusive: {describe(inconclusive[0])}"
     compared = sum(1 for f in counted if f.baseline is not None)
-    return Verdict.PASS, f"no regression in {compared} comparisons with the baseline"
+    together = " measured side by side" if data.measured_with(base.data) else ""
+    return Verdict.PASS, f"no regression in {compared} comparisons with the baseline{together}"
 
 
 def disturbance(run: RunView) -> str:

@@ -19,8 +19,15 @@ from observatory.durations import format_duration, parse_duration
 from observatory.environment import host_facts, host_fingerprint
 from observatory.errors import InputError
 from observatory.notify.outbox import deliver_due
-from observatory.pipeline import Outcome, Progress, RunContext, execute_run
+from observatory.pipeline import (
+    Outcome,
+    Progress,
+    RunContext,
+    execute_run,
+    execute_side_by_side,
+)
 from observatory.service.owner import database_id, this_process
+from observatory.store import queue
 from observatory.store.db import transaction, upgrade
 from observatory.validation import Plan, ValidationRequest, plan
 
@@ -31,7 +38,13 @@ from observatory.validation import Plan, ValidationRequest, plan
     "--scenario", "scenarios", multiple=True, required=True, help="Scenario (repeatable)."
 )
 @click.option("--duration", default=None, help="Override the scenario duration, e.g. 5m, 24h.")
-@click.option("--baseline", default="auto", show_default=True, help="auto, none, or a run id.")
+@click.option(
+    "--baseline",
+    default="auto",
+    show_default=True,
+    help="auto (the configured policy), none, alongside (the last stable build measured "
+    "side by side with BUILD), or a run id.",
+)
 @click.option("--tag", default=None, help="Release tag, e.g. v1.81.9.")
 @pass_app
 def run_cmd(
@@ -102,15 +115,23 @@ def _execute_all(app: App, planned: Plan) -> list[Outcome]:
     # recognises its gateway and Locust processes as orphans and stops them.
     worker = str(this_process("cli", database_id(app.engine)))
     ctx = RunContext(app.settings, app.sessions, worker=worker, stop=stop, on_progress=printer)
-    outcomes = []
+    outcomes: list[Outcome] = []
     with _ctrl_c_sets(stop):
         for run_id in planned.run_ids:
             if stop.is_set():
                 break
-            outcome = execute_run(run_id, ctx)
+            if any(o.run_id == run_id for o in outcomes):
+                continue  # measured side by side with its baseline
+            with transaction(app.sessions) as session:
+                partner = queue.alongside_of(session, run_id)
+            if partner is None:
+                ended = [execute_run(run_id, ctx)]
+            else:
+                ended = execute_side_by_side(run_id, partner, ctx)
             printer.done()
-            _print_outcome(outcome)
-            outcomes.append(outcome)
+            for outcome in ended:
+                _print_outcome(outcome)
+            outcomes.extend(ended)
     return outcomes
 
 

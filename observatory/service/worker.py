@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import logging
 import threading
+from contextlib import ExitStack
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from observatory.errors import ObservatoryError
-from observatory.pipeline import RunContext, execute_run
+from observatory.pipeline import RunContext, execute_run, execute_side_by_side
 from observatory.service.lease import LeaseKeeper
 from observatory.service.owner import this_process
 from observatory.settings import Settings
@@ -74,36 +75,44 @@ class QueueWorker:
         log.info("worker %s started", worker)
         while not self.stop.is_set():
             try:
-                run_id = self._claim(worker)
+                claimed = self._claim(worker)
             except ObservatoryError as exc:
                 log.error("worker %s could not claim a run: %s", worker, exc)
-                run_id = None
-            if run_id is None:
+                claimed = ()
+            if not claimed:
                 self.wake.wait(self.poll_s)
                 self.wake.clear()
                 continue
-            self._execute(worker, run_id)
+            self._execute(worker, claimed)
         log.info("worker %s stopped", worker)
 
-    def _claim(self, worker: str) -> int | None:
+    def _claim(self, worker: str) -> tuple[int, ...]:
+        """The claimed run, and the candidate to measure side by side with it, if any."""
+        lease_s = self.settings.service.lease
         with transaction(self.sessions) as session:
-            run = queue.claim_next(
-                session,
-                worker,
-                self.settings.service.lease,
-                host_fingerprint=self.host_fingerprint,
-            )
-            return None if run is None else run.id
+            run = queue.claim_next(session, worker, lease_s, host_fingerprint=self.host_fingerprint)
+            if run is None:
+                return ()
+            partner = queue.claim_alongside(session, run, worker, lease_s)
+            return (run.id,) if partner is None else (run.id, partner)
 
-    def _execute(self, worker: str, run_id: int) -> None:
-        log.info("worker %s executes run %s", worker, run_id)
-        run_stop = threading.Event()  # set by the keeper: service stopping, or lease lost
+    def _execute(self, worker: str, run_ids: tuple[int, ...]) -> None:
+        log.info("worker %s executes run(s) %s", worker, run_ids)
+        run_stop = threading.Event()  # set by a keeper: service stopping, or lease lost
         ctx = RunContext(self.settings, self.sessions, worker=worker, stop=run_stop)
         lease_s = self.settings.service.lease
         try:
-            with LeaseKeeper(self.sessions, run_id, worker, lease_s, self.stop, run_stop):
-                outcome = execute_run(run_id, ctx)
-            log.info("run %s ended %s: %s", run_id, outcome.status, outcome.reason)
+            with ExitStack() as keepers:
+                for run_id in run_ids:
+                    keepers.enter_context(
+                        LeaseKeeper(self.sessions, run_id, worker, lease_s, self.stop, run_stop)
+                    )
+                if len(run_ids) == 2:
+                    outcomes = execute_side_by_side(*run_ids, ctx)
+                else:
+                    outcomes = [execute_run(run_ids[0], ctx)]
+            for outcome in outcomes:
+                log.info("run %s ended %s: %s", outcome.run_id, outcome.status, outcome.reason)
         except Exception:
             # A bug must not kill the slot: the run's lease expires and recovery ends it.
-            log.exception("run %s: unexpected failure in the pipeline", run_id)
+            log.exception("run(s) %s: unexpected failure in the pipeline", run_ids)

@@ -33,6 +33,7 @@ def load_run_data(session: Session, run: Run) -> RunData:
         open_model=run.profile.get("model") == "open",
         crash=run.environment.get("crash"),
         end_reason=run.end_reason,
+        started_at=run.started_at.timestamp() if run.started_at is not None else None,
     )
 
 

@@ -63,6 +63,36 @@ def _claim_values(worker: str, lease_s: float, now: datetime) -> dict[str, Any]:
     }
 
 
+def alongside_of(session: Session, baseline_id: int) -> int | None:
+    """The queued candidate planned to be measured side by side with this baseline run."""
+    query = (
+        select(Run.id)
+        .where(
+            Run.baseline_run_id == baseline_id,
+            Run.baseline_request == "alongside",
+            Run.status == RunStatus.QUEUED,
+        )
+        .order_by(Run.id)
+        .limit(1)
+    )
+    return session.scalars(query).first()
+
+
+def claim_alongside(
+    session: Session, baseline: Run, worker: str, lease_s: float, *, now: datetime | None = None
+) -> int | None:
+    """Claim the candidate to measure side by side with ``baseline`` (just claimed), if any."""
+    partner = alongside_of(session, baseline.id)
+    if partner is None:
+        return None
+    taken = session.execute(
+        update(Run)
+        .where(Run.id == partner, Run.status == RunStatus.QUEUED)
+        .values(**_claim_values(worker, lease_s, now or utcnow()))
+    )
+    return partner if getattr(taken, "rowcount", 0) == 1 else None
+
+
 def claim_next(
     session: Session,
     worker: str,

@@ -110,7 +110,9 @@ class Run(Base):
     warmup_s: Mapped[float] = mapped_column(Float)
     window_s: Mapped[float] = mapped_column(Float)
     baseline_run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id"))
-    baseline_request: Mapped[str | None] = mapped_column(String(50))  # auto | none | run id
+    baseline_request: Mapped[str | None] = mapped_column(
+        String(50)
+    )  # auto | none | run | alongside
     status: Mapped[str] = mapped_column(String(20), default="queued")
     verdict: Mapped[str | None] = mapped_column(String(20))
     end_reason: Mapped[str | None] = mapped_column(Text)  # how the run ended
