@@ -2,11 +2,15 @@
 
 Usage: .venv/bin/python benchmarks/detection_power.py [--runs 400] [--json out.json]
        .venv/bin/python benchmarks/detection_power.py --database URL --scenario NAME
-       [--disturbed N]
+       [--disturbed N | --side-by-side]
 
 With --database, the runs are the stored, completed runs of that scenario (real runs,
 separately started, same length and rate), in id order; since there are few of them, every
 pair of runs within each half is used (tuning half, scoring half), not only disjoint ones.
+With --side-by-side, the pairs are the stored (baseline, candidate) runs measured side by
+side (``--baseline alongside``), in id order; the same runs are also scored "apart", every
+baseline of the scoring half with every candidate of another pair (separately timed), so
+one data set shows what measuring side by side buys.
 
 Runs come from ``analysis.synthetic`` today; ``evaluate(runs)`` accepts any list of
 RunData, so stored real runs (at least 10 separately started, same length and rate)
@@ -176,6 +180,45 @@ def stored_runs(url: str, scenario: str) -> list[RunData]:
         return [load_run_data(session, run) for run in session.scalars(query.order_by(Run.id))]
 
 
+def stored_side_by_side(url: str, scenario: str) -> list[tuple[RunData, RunData]]:
+    """(baseline, candidate) of each completed side-by-side pair of ``scenario``, oldest first."""
+    from sqlalchemy import select
+    from sqlalchemy.orm import aliased
+
+    from observatory.store.db import make_engine, session_factory, transaction
+    from observatory.store.evidence import load_run_data
+    from observatory.store.tables import Run
+
+    base = aliased(Run)
+    query = (
+        select(base, Run)
+        .join(base, Run.baseline_run_id == base.id)
+        .where(Run.scenario == scenario, Run.baseline_request == "alongside")
+        .where(Run.status == "done", base.status == "done")
+        .order_by(Run.id)
+    )
+    sessions = session_factory(make_engine(url))
+    with transaction(sessions) as session:
+        rows = session.execute(query).all()
+        return [(load_run_data(session, b), load_run_data(session, c)) for b, c in rows]
+
+
+def evaluate_side_by_side(pairs: Sequence[tuple[RunData, RunData]]) -> Evaluation:
+    """Tune on the first half of the pairs, score on the second; then the same runs apart."""
+    half = len(pairs) // 2
+    print(f"{len(pairs)} side-by-side pairs: tune on {half}, score on {len(pairs) - half}")
+    scale = tune(pairs[:half])
+    scored = score(pairs[half:], scaled_thresholds(scale))
+    defaults = score(pairs[half:], ThresholdSettings()) if scale != 1.0 else scored
+    later = pairs[half:]
+    apart = [(b, c) for i, (b, _) in enumerate(later) for j, (_, c) in enumerate(later) if i != j]
+    print(
+        f"the scoring half's runs apart (each baseline with other pairs' candidates): {len(apart)}"
+    )
+    score(apart, ThresholdSettings())
+    return Evaluation(scale=scale, tuned=scored, defaults=defaults)
+
+
 def evaluate_real(runs: Sequence[RunData]) -> Evaluation:
     """Tune on all pairs of the first half of the runs, score on all pairs of the second."""
     half = len(runs) // 2
@@ -292,6 +335,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--database", help="evaluate the stored runs of --scenario in this DB")
     parser.add_argument("--scenario", default="power")
     parser.add_argument(
+        "--side-by-side",
+        action="store_true",
+        help="evaluate the stored side-by-side pairs (--baseline alongside) of --scenario",
+    )
+    parser.add_argument(
         "--disturbed",
         type=int,
         default=0,
@@ -300,6 +348,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     started = time.perf_counter()
+    if args.database and args.side_by_side:
+        print(_table(evaluate_side_by_side(stored_side_by_side(args.database, args.scenario))))
+        return 0
     if args.database:
         real = stored_runs(args.database, args.scenario)
         print(f"{len(real)} stored runs of {args.scenario!r}")

@@ -35,7 +35,7 @@ from observatory.load.runner import LoadProcess, start_load
 from observatory.markers import marking
 from observatory.neighbours import NeighbourProbe
 from observatory.phases import PhaseDriver, default_factory
-from observatory.settings import Settings
+from observatory.settings import Settings, UpstreamSettings
 from observatory.store import runs as store_runs
 from observatory.store.db import transaction
 from observatory.store.tables import Build, Run, utcnow
@@ -160,7 +160,7 @@ def _measure(run_id: int, ctx: RunContext, run_dir: Path, ingest: SpoolIngest) -
     gateway_settings = settings.gateways[build_settings.gateway]
     scenario = settings.scenario(run.scenario)
     with ExitStack() as stack:
-        upstream = stack.enter_context(UpstreamServer(settings.upstream))
+        upstream = stack.enter_context(UpstreamServer(_upstream(settings, run_id, ctx.together)))
         redis = stack.enter_context(run_redis(scenario, run_dir))  # None unless needed
         gateway_settings = with_redis(gateway_settings, build_settings, redis)
         gateway = stack.enter_context(
@@ -187,6 +187,14 @@ def _measure(run_id: int, ctx: RunContext, run_dir: Path, ingest: SpoolIngest) -
         phases.begin(started)
         return _supervise(run, ctx, load, gateway, ingest, phases, started)
     raise AssertionError("unreachable")  # pragma: no cover - ExitStack never swallows here
+
+
+def _upstream(settings: Settings, run_id: int, together: Together | None) -> UpstreamSettings:
+    """Runs side by side draw different upstream latencies (a shared seed would pair them)."""
+    seed = settings.upstream.seed
+    if together is None or seed is None:
+        return settings.upstream
+    return settings.upstream.model_copy(update={"seed": seed + together.run_ids.index(run_id)})
 
 
 def _begin(run_id: int, ctx: RunContext) -> tuple[Run, Build]:

@@ -31,7 +31,12 @@ STATUS_EVERY_S = 300.0  # a status line at least this often while waiting, and o
 @click.option("--scenario", "scenarios", multiple=True, required=True, help="Repeatable.")
 @click.option("--tag", default=None, help="Release tag, e.g. v1.81.9.")
 @click.option("--duration", default=None, help="Override the scenarios' duration, e.g. 5m.")
-@click.option("--baseline", default="auto", show_default=True, help="auto, none or a run id.")
+@click.option(
+    "--baseline",
+    default="auto",
+    show_default=True,
+    help="auto, none, alongside (the stable build side by side with BUILD) or a run id.",
+)
 @click.option("--wait", is_flag=True, help="Wait for the verdict and exit by it.")
 @click.option("--timeout", default="26h", show_default=True, help="Give up waiting after this.")
 @click.option("--poll", default="15s", show_default=True, help="Poll interval while waiting.")

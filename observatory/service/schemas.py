@@ -43,7 +43,10 @@ class ValidationBody(BaseModel):
     )
     tag: str | None = Field(default=None, max_length=200, description="Release tag.")
     baseline: str = Field(
-        default="auto", max_length=20, description="'auto', 'none', or the id of a run."
+        default="auto",
+        max_length=20,
+        description="'auto', 'none', 'alongside' (the last stable build measured side by "
+        "side with the candidate), or the id of a run.",
     )
     requester: str | None = Field(default=None, max_length=200)
     source: Literal["api", "ci"] = "api"
