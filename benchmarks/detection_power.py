@@ -216,7 +216,39 @@ def evaluate_side_by_side(pairs: Sequence[tuple[RunData, RunData]]) -> Evaluatio
         f"the scoring half's runs apart (each baseline with other pairs' candidates): {len(apart)}"
     )
     score(apart, ThresholdSettings())
+    needed_length(pairs)
     return Evaluation(scale=scale, tuned=scored, defaults=defaults)
+
+
+# For a +10 % p99 change to clear the rule (estimate beyond 6 %, interval beyond 3 %) in
+# 90 % of pairs, the estimate's standard error must be at most (10 - 3) / (1.96 + 1.28) %.
+P99_CHANGE, P99_FLOOR = 0.10, 0.03
+NEEDED_HALF_WIDTH = 1.96 * (P99_CHANGE - P99_FLOOR) / (1.96 + float(stats.norm.isf(0.10)))
+
+
+def needed_length(pairs: Sequence[tuple[RunData, RunData]]) -> None:
+    """How long runs like these must be for p99 +10 % to be found in 90 % of A/A pairs.
+
+    The interval's half-width shrinks with the square root of the number of steady windows.
+    """
+    widths = [
+        (f.ci_high - f.ci_low) / 2
+        for base, cand in pairs
+        for f in analyse(cand, base, ThresholdSettings()).findings
+        if f.metric == "latency_p99" and f.ci_low is not None and f.ci_high is not None
+    ]
+    if not widths:
+        return
+    base = pairs[0][0]
+    windows = (base.duration_s - base.warmup_s) / base.window_s
+    half = float(np.median(widths))
+    needed = windows * (half / NEEDED_HALF_WIDTH) ** 2
+    minutes = (needed * base.window_s + base.warmup_s) / 60
+    print(
+        f"latency_p99 intervals: median half-width {half:.1%} over {windows:.0f} steady windows;"
+        f" +10 % found in 90 % of pairs needs about {NEEDED_HALF_WIDTH:.1%}, i.e. "
+        f"{needed:.0f} windows: runs of about {minutes:.0f} minutes at this rate"
+    )
 
 
 def evaluate_real(runs: Sequence[RunData]) -> Evaluation:

@@ -225,7 +225,7 @@ def _mark_running(run_id: int, ctx: RunContext, gateway: RunningGateway, upstrea
             "gateway": gateway.fingerprint(),
             "upstream": upstream,
             "load_cpu_affinity": ctx.settings.load.cpu_affinity,
-            "side_by_side": list(ctx.together.run_ids) if ctx.together else None,
+            **({"side_by_side": list(ctx.together.run_ids)} if ctx.together else {}),
         }
     return started
 

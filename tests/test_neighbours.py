@@ -41,6 +41,20 @@ def test_a_process_of_another_run_is_a_neighbour_ours_is_not() -> None:
     assert other - mine > 50.0, (mine, other)
 
 
+def test_a_process_of_a_run_measured_side_by_side_is_not_a_neighbour() -> None:
+    child = _burner("1", 4.0)
+    try:
+        time.sleep(0.5)
+        together, alone = NeighbourProbe(2, together=(1, 2)), NeighbourProbe(run_id=2)
+        time.sleep(2.0)
+        mine, other = together.sample_cpu(), alone.sample_cpu()
+    finally:
+        child.wait()
+    assert mine is not None
+    assert other is not None
+    assert other - mine > 50.0, (mine, other)  # run 1's burner counts only for the lone run
+
+
 def test_a_sample_reports_only_cpu_under_the_neighbours_role() -> None:
     probe = NeighbourProbe()
     time.sleep(0.2)

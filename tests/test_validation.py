@@ -116,6 +116,33 @@ def test_baseline_none_and_explicit(sessions: sessionmaker[Session], settings: S
         assert run.baseline_run_id == alone.run_ids[0]
 
 
+def test_alongside_queues_the_stable_build_to_measure_at_the_same_time(
+    sessions: sessionmaker[Session], settings: Settings
+) -> None:
+    with transaction(sessions) as session:
+        first = plan(session, settings, request("new"), "host-a")
+        done = session.get(Run, first.run_ids[0])
+        assert done is not None
+        done.status, done.ended_at = RunStatus.DONE, utcnow()  # reusable, but not wanted
+    with transaction(sessions) as session:
+        planned = plan(session, settings, request("new", baseline="alongside"), "host-a")
+        base, cand = (session.get(Run, i) for i in planned.run_ids)
+        assert base is not None
+        assert cand is not None
+        assert (base.role, base.baseline_request) == ("baseline", "none")
+        assert (cand.baseline_run_id, cand.baseline_request) == (base.id, "alongside")
+    assert "queued old as the baseline, side by side with the candidate" in planned.notes[0]
+    policy = settings.model_copy(
+        update={"baseline": settings.baseline.model_copy(update={"policy": "alongside"})}
+    )
+    with transaction(sessions) as session:
+        by_policy = plan(session, policy, request("new"), "host-a")
+        assert len(by_policy.run_ids) == 2
+        cand = session.get(Run, by_policy.run_ids[1])
+        assert cand is not None
+        assert cand.baseline_request == "alongside"
+
+
 def test_pip_specs_resolve_to_configured_builds_or_new_ones(settings: Settings) -> None:
     assert resolve_build(settings, "litellm==1.81.9")[0] == "old"
     name, build = resolve_build(settings, "litellm==1.80.0")
@@ -149,7 +176,10 @@ def test_bad_builds_are_refused_and_nothing_is_written(
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        ({"baseline": "yesterday"}, "baseline: 'yesterday'; accepted: auto, none, or a run id"),
+        (
+            {"baseline": "yesterday"},
+            "baseline: 'yesterday'; accepted: auto, none, alongside, or a run id",
+        ),
         ({"duration_s": 0.5}, "duration: 0.5s is outside 1s..7d"),
     ],
 )

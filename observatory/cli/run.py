@@ -179,18 +179,19 @@ def _code(outcome: Outcome) -> ExitCode:
 
 
 class ProgressPrinter:
-    """A live status line: in place on a terminal, a line every 10 s in logs."""
+    """A live status line: in place on a terminal, a line every 10 s per run in logs."""
 
     def __init__(self, every_s: float = 10.0) -> None:
         self.tty = sys.stderr.isatty()
         self.every_s = every_s
-        self._last = 0.0
+        self._last: dict[int, float] = {}  # per run: runs side by side report in turns
 
     def __call__(self, p: Progress) -> None:
         now = time.monotonic()
-        if not self.tty and now - self._last < self.every_s and p.status == RunStatus.RUNNING:
+        recent = now - self._last.get(p.run_id, 0.0) < self.every_s
+        if not self.tty and recent and p.status == RunStatus.RUNNING:
             return
-        self._last = now
+        self._last[p.run_id] = now
         line = format_progress(p)
         if self.tty:
             click.echo(f"\r\x1b[2K{line}", err=True, nl=False)

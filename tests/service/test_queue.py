@@ -26,10 +26,14 @@ RUNS = 50
 
 
 def _plan(
-    sessions: sessionmaker[Session], settings: Settings, tag: str, host: str = HOST_FP
+    sessions: sessionmaker[Session],
+    settings: Settings,
+    tag: str,
+    host: str = HOST_FP,
+    baseline: str = "auto",
 ) -> tuple[int, ...]:
     request = ValidationRequest(
-        build="cand", scenarios=("chat",), source=TriggerSource.API, tag=tag
+        build="cand", scenarios=("chat",), source=TriggerSource.API, tag=tag, baseline=baseline
     )
     with transaction(sessions) as session:
         return plan(session, settings, request, host).run_ids
@@ -71,6 +75,27 @@ def test_oldest_first_and_a_candidate_waits_for_its_baseline(
         assert run.lease_until is not None
         assert run.heartbeat_at is not None
         assert run.lease_until - run.heartbeat_at == timedelta(seconds=60)
+
+
+def test_a_baseline_measured_alongside_is_claimed_with_its_candidate(
+    sessions: sessionmaker[Session], settings: Settings
+) -> None:
+    base, cand = _plan(sessions, settings, "a", baseline="alongside")
+    other_base, _ = _plan(sessions, settings, "b")  # an ordinary pair: one run at a time
+    with transaction(sessions) as session:
+        run = queue.claim_next(session, "w", 60.0, host_fingerprint=HOST_FP)
+        assert run is not None
+        assert run.id == base
+        assert queue.claim_alongside(session, run, "w", 60.0) == cand
+    with transaction(sessions) as session:
+        partner = session.get(Run, cand)
+        assert partner is not None
+        assert (partner.status, partner.claimed_by) == (RunStatus.PROVISIONING, "w")
+        assert partner.baseline_request == "alongside"
+        run = queue.claim_next(session, "w2", 60.0, host_fingerprint=HOST_FP)
+        assert run is not None
+        assert run.id == other_base
+        assert queue.claim_alongside(session, run, "w2", 60.0) is None
 
 
 def test_a_run_is_claimed_on_the_host_that_planned_it(
