@@ -29,6 +29,7 @@ import json
 import math
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
@@ -181,7 +182,10 @@ def stored_runs(url: str, scenario: str) -> list[RunData]:
 
 
 def stored_side_by_side(url: str, scenario: str) -> list[tuple[RunData, RunData]]:
-    """(baseline, candidate) of each completed side-by-side pair of ``scenario``, oldest first."""
+    """(baseline, candidate) of each completed side-by-side pair of ``scenario``, oldest first.
+
+    Only pairs of the most common length: rates are stated for one length and rate.
+    """
     from sqlalchemy import select
     from sqlalchemy.orm import aliased
 
@@ -200,7 +204,15 @@ def stored_side_by_side(url: str, scenario: str) -> list[tuple[RunData, RunData]
     sessions = session_factory(make_engine(url))
     with transaction(sessions) as session:
         rows = session.execute(query).all()
-        return [(load_run_data(session, b), load_run_data(session, c)) for b, c in rows]
+        lengths = Counter(c.duration_s for _, c in rows)
+        length = lengths.most_common(1)[0][0] if lengths else 0.0
+        if len(lengths) > 1:
+            print(f"pairs of {length:g} s only; left out: {dict(lengths)}")
+        return [
+            (load_run_data(session, b), load_run_data(session, c))
+            for b, c in rows
+            if c.duration_s == length
+        ]
 
 
 def evaluate_side_by_side(pairs: Sequence[tuple[RunData, RunData]]) -> Evaluation:
