@@ -56,9 +56,9 @@ def change_point_checks(
 ) -> tuple[list[ChangePoint], list[Finding]]:
     """All change points, and a regression finding for each rise beyond its threshold.
 
-    ``alongside``: a baseline measured side by side. A p99 rise counts only by how much
-    the baseline did not rise with it over the same stretches; otherwise it is the host's
-    (an inconclusive finding that says so).
+    ``alongside``: a baseline measured side by side. A p99 rise that the baseline shows too
+    over the same stretches (``same_shape``) is the host's: an inconclusive finding that
+    says so, not a regression.
     """
     points: list[ChangePoint] = []
     findings: list[Finding] = []

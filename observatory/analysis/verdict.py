@@ -139,7 +139,7 @@ def _baseline_free(
 
 
 def _drift(cand: RunView, base: RunView | None, limits: Limits) -> list[Finding]:
-    """First-vs-last drift; side by side, latency drift beyond the baseline's own only."""
+    """First-vs-last drift; side by side, a p99 drift the baseline shares is the host's."""
     findings = finalise(drift_evidence(cand.data, limits), limits)
     if base is None or not cand.data.measured_with(base.data):
         return findings
