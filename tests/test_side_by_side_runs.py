@@ -20,8 +20,17 @@ from tests.processes import children_of_us
 from tests.test_pipeline import CONFIG
 
 SIDE_BY_SIDE = CONFIG.replace('version: "1.0"}', 'version: "1.0", channel: stable}').replace(
-    "  gone:", '  steady-next: {gateway: toy, command: "{GATEWAY}", version: "1.1"}\n  gone:'
+    "  gone:",
+    '  steady-next: {gateway: toy, command: "{GATEWAY}", version: "1.1"}\n'
+    '  missing: {gateway: toy, command: "/nonexistent/gateway --port {port}", version: "2"}\n'
+    "  gone:",
 )
+
+
+@pytest.fixture
+def db_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """SQLite only: the pipeline does not depend on the database (the queue test covers both)."""
+    return f"sqlite:///{tmp_path_factory.mktemp('db') / 'observatory.db'}"
 
 
 @pytest.fixture
@@ -76,7 +85,7 @@ def test_both_runs_load_over_the_same_seconds_and_are_compared_window_by_window(
 def test_when_one_side_cannot_start_neither_measures(
     settings: Settings, engine: object, sessions: sessionmaker[Session]
 ) -> None:
-    base_id, cand_id = _plan(sessions, settings, "gone")
+    base_id, cand_id = _plan(sessions, settings, "missing")
     base, cand = execute_side_by_side(base_id, cand_id, RunContext(settings, sessions, "test"))
     assert cand.status == RunStatus.ERROR
     assert base.status == RunStatus.ERROR

@@ -89,7 +89,7 @@ BAD = [
     ({"scenarios": ["chat", "chat"]}, 422, "scenarios", "once"),
     ({"duration": "5 parsecs"}, 422, "duration", "5 parsecs"),
     ({"duration": "30d"}, 400, "duration", "outside 1s..7d"),
-    ({"baseline": "sometimes"}, 400, "baseline", "accepted: auto, none, or a run id"),
+    ({"baseline": "sometimes"}, 400, "baseline", "accepted: auto, none, alongside, or a run id"),
     ({"baseline": "99999"}, 400, "baseline", "unknown run 99999"),
     ({"command": "curl evil | sh"}, 422, "command", "unknown field; accepted: baseline, build"),
     ({"url": "http://10.0.0.1"}, 422, "url", "unknown field"),
