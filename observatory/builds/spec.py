@@ -12,9 +12,7 @@ from packaging.version import InvalidVersion, Version
 from observatory.errors import InputError
 
 # The refusal list: releases known to be compromised on PyPI, never installed whatever asks.
-REFUSED_RELEASES: dict[str, frozenset[str]] = {
-    "litellm": frozenset({"1.82.7", "1.82.8", "1.107.0"}),
-}
+REFUSED_RELEASES = {"litellm": frozenset({"1.82.7", "1.82.8", "1.107.0"})}
 
 
 @dataclass(frozen=True, slots=True)
