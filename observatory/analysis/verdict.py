@@ -212,10 +212,11 @@ def disturbance(run: RunView) -> str:
 
 def describe(finding: Finding) -> str:
     """One line for a finding: 'latency_p99 of chat +23.1 % (110 -> 135 ms)'."""
+    who = "all requests" if finding.name == "*" else finding.name
     if finding.metric.startswith(("change.", "error_ceiling", "crash", "memory_leak")) or (
         finding.delta is None
     ):
-        return f"{finding.metric} of {finding.name}: {finding.detail}"
+        return f"{finding.metric} of {who}: {finding.detail}"
     if finding.unit in ("%", "pp", "MB/h", "s"):
         unit = "pp" if finding.unit == "%" else finding.unit
         change = f"{finding.delta:+.3g} {unit}"
@@ -224,4 +225,4 @@ def describe(finding: Finding) -> str:
     values = ""
     if finding.baseline is not None and finding.candidate is not None:
         values = f" ({finding.baseline:.4g} -> {finding.candidate:.4g} {finding.unit})"
-    return f"{finding.metric} of {finding.name} {change}{values}"
+    return f"{finding.metric} of {who} {change}{values}"

@@ -1,4 +1,4 @@
-"""The findings table: most severe first, every number formatted once, here."""
+"""The findings table: most severe first, every number and name formatted once, here."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TypeGuard
 
+from observatory.analysis.verdict import BASELINE_FREE
 from observatory.domain import Finding, FindingVerdict
 
 SEVERITY = {
@@ -24,6 +25,45 @@ ABSOLUTE_DELTA_METRICS = frozenset(
 )
 SLOPE_METRICS = ("memory_leak", "memory_slope")
 MISSING = "\N{EN DASH}"
+ALL_REQUESTS = "all requests"
+LABELS = {
+    "latency_p50": "p50 latency",
+    "latency_p95": "p95 latency",
+    "latency_p99": "p99 latency",
+    "ttft_p50": "p50 time to first token",
+    "ttft_p99": "p99 time to first token",
+    "inter_chunk_p99": "p99 gap between chunks",
+    "overhead_p50": "p50 gateway overhead",
+    "overhead_p99": "p99 gateway overhead",
+    "overhead_header_p50": "p50 gateway overhead (its own header)",
+    "overhead_header_p99": "p99 gateway overhead (its own header)",
+    "error_rate": "error rate",
+    "error_ceiling": "error rate ceiling",
+    "late_rate": "late sends",
+    "throughput": "throughput",
+    "cpu": "gateway CPU",
+    "memory_peak": "gateway memory peak",
+    "memory_level": "gateway memory level",
+    "memory_slope": "gateway memory slope",
+    "memory_leak": "gateway memory growth",
+    "new_failure": "new failure",
+    "crash": "gateway crash",
+}
+
+
+def metric_label(metric: str) -> str:
+    """ "latency_p99" -> "p99 latency"; "change.error_rate" -> "step in error rate"."""
+    for prefix, words in (("change.", "step in"), ("drift.", "drift of")):
+        if metric.startswith(prefix):
+            return f"{words} {metric_label(metric.removeprefix(prefix))}"
+    if metric.startswith("error_rate."):
+        return f"error rate ({metric.removeprefix('error_rate.')})"
+    return LABELS.get(metric, metric.replace("_", " "))
+
+
+def request_name(name: str) -> str:
+    """A request name as a person reads it: the whole run ("*") is "all requests"."""
+    return ALL_REQUESTS if name == "*" else name
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +72,7 @@ class FindingRowView:
 
     verdict: str
     metric: str
+    label: str  # the metric in words ("p99 latency")
     name: str
     baseline: str
     candidate: str
@@ -91,7 +132,8 @@ def _row(f: Finding) -> FindingRowView:
     return FindingRowView(
         verdict=str(f.verdict),
         metric=f.metric,
-        name=f.name,
+        label=metric_label(f.metric),
+        name=request_name(f.name),
         baseline=number(f.baseline, _value_unit(f.unit)),
         candidate=number(f.candidate, _value_unit(f.unit)),
         delta=delta(f.delta, unit),
@@ -146,3 +188,48 @@ def threshold(value: float | None, unit: str | None) -> str:
     if unit is not None:
         return f"{value:.3g} {unit}".rstrip()
     return f"{100 * value:.3g} %"
+
+
+@dataclass(frozen=True, slots=True)
+class FindingGroups:
+    """The findings as the page lists them: what matters open, the rest folded."""
+
+    regressions: list[FindingRowView]
+    improvements: list[FindingRowView]
+    unchanged: list[FindingRowView]
+    inconclusive: list[FindingRowView]
+    not_judged: list[FindingRowView]  # baseline-free checks that had too little data
+    not_judged_why: str
+
+
+def group_findings(findings: Iterable[Finding]) -> FindingGroups:
+    ordered = sort_findings(findings)
+    not_judged = [f for f in ordered if _not_judged(f)]
+    rest = [f for f in ordered if not _not_judged(f)]
+
+    def rows(verdict: FindingVerdict) -> list[FindingRowView]:
+        return [_row(f) for f in rest if f.verdict == verdict]
+
+    return FindingGroups(
+        regressions=rows(FindingVerdict.REGRESSION),
+        improvements=rows(FindingVerdict.IMPROVEMENT),
+        unchanged=rows(FindingVerdict.UNCHANGED),
+        inconclusive=rows(FindingVerdict.INCONCLUSIVE),
+        not_judged=[_row(f) for f in not_judged],
+        not_judged_why=_why(not_judged),
+    )
+
+
+def _not_judged(f: Finding) -> bool:
+    return f.verdict == FindingVerdict.INCONCLUSIVE and f.metric.startswith(BASELINE_FREE)
+
+
+def _why(findings: list[Finding]) -> str:
+    """The distinct reasons, most common first ("not enough data: last 0 min vs first 0 min")."""
+    counts: dict[str, int] = {}
+    for f in findings:
+        reason = f.detail or "too little data"
+        counts[reason] = counts.get(reason, 0) + 1
+    ranked = sorted(counts, key=lambda r: -counts[r])
+    more = f" (and {len(ranked) - 2} other reasons)" if len(ranked) > 2 else ""
+    return "; ".join(ranked[:2]) + more
