@@ -15,10 +15,10 @@ import pandas as pd
 
 from observatory.analysis.rundata import RunData
 from observatory.domain import Series
+from observatory.report.findings import request_name
 from observatory.report.format import duration
 from observatory.report.model import ErrorGroup
 from observatory.report.redact import redact_text
-from observatory.report.findings import request_name
 
 WIDTH = 600.0
 HEIGHT = 28.0
