@@ -15,6 +15,8 @@ from observatory.domain import Finding
 from observatory.report.findings import MISSING, finding_rows, metric_label, request_name
 
 PER_NAME = ("latency_p50", "latency_p99", "error_rate")
+# Without a baseline the error rate still has its absolute ceiling check.
+FALLBACK = {"error_rate": ("error_rate", "error_ceiling")}
 # Each gateway column: the metrics that can fill it, the preferred first.
 GATEWAY = (
     ("gateway memory level", ("memory_level", "memory_peak")),
@@ -55,7 +57,10 @@ def headline(findings: Sequence[Finding]) -> Headline:
     by_key = {(f.metric, f.name): f for f in findings}
     names = _names(findings)
     rows = tuple(
-        (request_name(name), tuple(_cell(by_key, (m,), name, metric_label(m)) for m in PER_NAME))
+        (
+            request_name(name),
+            tuple(_cell(by_key, FALLBACK.get(m, (m,)), name, metric_label(m)) for m in PER_NAME),
+        )
         for name in names[:MAX_NAMES]
     )
     gateway = tuple(_cell(by_key, metrics, "*", label) for label, metrics in GATEWAY)

@@ -38,7 +38,7 @@ class Strip:
     bursts: str
     bars: tuple[tuple[float, float, float], ...]  # (x, width, height) in SVG units
     warmup_x: float
-    messages: tuple[str, ...]  # "http_500, 120 failures: upstream returned 500"
+    messages: tuple[str, ...]  # "http_500 x120: upstream returned 500"
 
 
 def failure_strips(
@@ -97,7 +97,6 @@ def _messages(name: str, groups: Sequence[ErrorGroup]) -> tuple[str, ...]:
     lines = []
     for group in mine[:TOP_MESSAGES]:
         sample = redact_text(group.messages[0]) if group.messages else ""
-        lines.append(
-            f"{group.category} \N{MULTIPLICATION SIGN}{group.count}: {sample}".rstrip(": ")
-        )
+        head = f"{group.category} \N{MULTIPLICATION SIGN}{group.count}"
+        lines.append(f"{head}: {sample}" if sample else head)
     return tuple(lines)

@@ -13,6 +13,7 @@ from observatory.analysis.verdict import BASELINE_FREE
 from observatory.domain import Finding, FindingVerdict
 from observatory.durations import format_duration
 from observatory.report.findings import (
+    MISSING,
     delta,
     delta_unit,
     interval,
@@ -22,30 +23,55 @@ from observatory.report.findings import (
     sort_findings,
 )
 
+SLOPES = ("memory_leak", "memory_slope")
 # Findings whose detail says more than their numbers (no baseline value to compare with).
 DETAIL_FIRST = ("change.", "drift.", "error_ceiling", "crash", "memory_leak", "new_failure")
 
 
 def subject(f: Finding) -> str:
-    """ "p99 latency of chat"."""
+    """The metric and its request name; run-wide gateway metrics need no request name."""
+    if f.name == "*" and f.metric.startswith(("memory", "cpu", "crash")):
+        return metric_label(f.metric)
     return f"{metric_label(f.metric)} of {request_name(f.name)}"
 
 
 def change_text(f: Finding) -> str:
-    """ "110 ms -> 135 ms (+23.1 %, 95 % interval [+18.0 %, +29.3 %])", or the detail."""
+    """Baseline -> candidate value with the change and its interval, or the detail."""
+    if f.metric in SLOPES and f.candidate is not None:
+        return slope_text(f)
     if f.metric.startswith(DETAIL_FIRST) or f.delta is None:
         return f.detail or str(f.verdict)
-    unit = delta_unit(f)
     value_unit = "%" if f.unit == "pp" else f.unit
     values = f"{number(f.baseline, value_unit)} -> {number(f.candidate, value_unit)}"
-    spread = interval(f.ci_low, f.ci_high, unit)
-    where = "" if spread == "\N{EN DASH}" else f", 95 % interval {spread}"
-    return f"{values} ({delta(f.delta, unit)}{where})"
+    return f"{values} ({change_of(f)})"
+
+
+def slope_text(f: Finding) -> str:
+    """Like "grows 54 MB/h [53.6, 54.8] vs 26 MB/h in the baseline; limit +10 MB/h"."""
+    text = f"grows {f.candidate:.3g} MB/h"
+    if f.metric == "memory_leak" and f.ci_low is not None and f.ci_high is not None:
+        text += f" [{f.ci_low:.3g}, {f.ci_high:.3g}]"
+    if f.baseline is not None:
+        text += f" vs {f.baseline:.3g} MB/h in the baseline"
+    if f.metric == "memory_slope" and f.delta is not None:
+        text += f" ({change_of(f)})"
+    if f.threshold is not None:
+        text += f"; limit +{f.threshold:.3g} MB/h"
+    return text
+
+
+def change_of(f: Finding) -> str:
+    """The change with its interval: "+23.1 %, 95 % interval [+18.0 %, +29.3 %]"."""
+    spread = interval(f.ci_low, f.ci_high, delta_unit(f))
+    where = "" if spread == MISSING else f", 95 % interval {spread}"
+    return f"{delta(f.delta, delta_unit(f))}{where}"
 
 
 def sentence(f: Finding) -> str:
     """One line for a finding, with its onset when it has one."""
     since = "" if f.at_s is None else f", since {format_duration(f.at_s)} into the run"
+    if f.metric in SLOPES and f.candidate is not None:
+        return f"gateway memory {slope_text(f)}{since}"
     return f"{subject(f)}: {change_text(f)}{since}"
 
 
