@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TypeGuard
 
+from observatory.analysis.labels import metric_label, request_name
 from observatory.analysis.verdict import BASELINE_FREE
 from observatory.domain import Finding, FindingVerdict
 
@@ -25,45 +26,6 @@ ABSOLUTE_DELTA_METRICS = frozenset(
 )
 SLOPE_METRICS = ("memory_leak", "memory_slope")
 MISSING = "\N{EN DASH}"
-ALL_REQUESTS = "all requests"
-LABELS = {
-    "latency_p50": "p50 latency",
-    "latency_p95": "p95 latency",
-    "latency_p99": "p99 latency",
-    "ttft_p50": "p50 time to first token",
-    "ttft_p99": "p99 time to first token",
-    "inter_chunk_p99": "p99 gap between chunks",
-    "overhead_p50": "p50 gateway overhead",
-    "overhead_p99": "p99 gateway overhead",
-    "overhead_header_p50": "p50 gateway overhead (its own header)",
-    "overhead_header_p99": "p99 gateway overhead (its own header)",
-    "error_rate": "error rate",
-    "error_ceiling": "error rate ceiling",
-    "late_rate": "late sends",
-    "throughput": "throughput",
-    "cpu": "gateway CPU",
-    "memory_peak": "gateway memory peak",
-    "memory_level": "gateway memory level",
-    "memory_slope": "gateway memory slope",
-    "memory_leak": "gateway memory growth",
-    "new_failure": "new failure",
-    "crash": "gateway crash",
-}
-
-
-def metric_label(metric: str) -> str:
-    """ "latency_p99" -> "p99 latency"; "change.error_rate" -> "step in error rate"."""
-    for prefix, words in (("change.", "step in"), ("drift.", "drift of")):
-        if metric.startswith(prefix):
-            return f"{words} {metric_label(metric.removeprefix(prefix))}"
-    if metric.startswith("error_rate."):
-        return f"error rate ({metric.removeprefix('error_rate.')})"
-    return LABELS.get(metric, metric.replace("_", " "))
-
-
-def request_name(name: str) -> str:
-    """A request name as a person reads it: the whole run ("*") is "all requests"."""
-    return ALL_REQUESTS if name == "*" else name
 
 
 @dataclass(frozen=True, slots=True)

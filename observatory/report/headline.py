@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from observatory.analysis.labels import metric_label, request_name
 from observatory.domain import Finding
-from observatory.report.findings import MISSING, finding_rows, metric_label, request_name
+from observatory.report.findings import MISSING, finding_rows
 
 PER_NAME = ("latency_p50", "latency_p99", "error_rate")
 # Without a baseline the error rate still has its absolute ceiling check.

@@ -13,16 +13,16 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from observatory.analysis.labels import request_name
 from observatory.analysis.rundata import RunData
 from observatory.domain import Series
-from observatory.report.findings import request_name
 from observatory.report.format import duration
 from observatory.report.model import ErrorGroup
 from observatory.report.redact import redact_text
 
 WIDTH = 600.0
 HEIGHT = 28.0
-TOP_MESSAGES = 3
+TOP_MESSAGES = 2
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,30 +9,25 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from observatory.analysis.verdict import BASELINE_FREE
+from observatory.analysis.labels import subject
+from observatory.analysis.verdict import BASELINE_FREE, describe
 from observatory.domain import Finding, FindingVerdict
 from observatory.durations import format_duration
-from observatory.report.findings import (
-    MISSING,
-    delta,
-    delta_unit,
-    interval,
-    metric_label,
-    number,
-    request_name,
-    sort_findings,
-)
+from observatory.report.findings import MISSING, delta, delta_unit, interval, number, sort_findings
 
 SLOPES = ("memory_leak", "memory_slope")
+# What a reader needs first (sort_findings keeps the size order within each).
+SERIOUS = (
+    "crash",
+    "new_failure",
+    "error_rate",
+    "error_ceiling",
+    "memory",
+    "change.error",
+    "drift.error",
+)
 # Findings whose detail says more than their numbers (no baseline value to compare with).
 DETAIL_FIRST = ("change.", "drift.", "error_ceiling", "crash", "memory_leak", "new_failure")
-
-
-def subject(f: Finding) -> str:
-    """The metric and its request name; run-wide gateway metrics need no request name."""
-    if f.name == "*" and f.metric.startswith(("memory", "cpu", "crash")):
-        return metric_label(f.metric)
-    return f"{metric_label(f.metric)} of {request_name(f.name)}"
 
 
 def change_text(f: Finding) -> str:
@@ -48,15 +43,9 @@ def change_text(f: Finding) -> str:
 
 def slope_text(f: Finding) -> str:
     """Like "grows 54 MB/h [53.6, 54.8] vs 26 MB/h in the baseline; limit +10 MB/h"."""
-    text = f"grows {f.candidate:.3g} MB/h"
-    if f.metric == "memory_leak" and f.ci_low is not None and f.ci_high is not None:
-        text += f" [{f.ci_low:.3g}, {f.ci_high:.3g}]"
-    if f.baseline is not None:
-        text += f" vs {f.baseline:.3g} MB/h in the baseline"
+    text = describe(f).removeprefix("gateway memory ")
     if f.metric == "memory_slope" and f.delta is not None:
-        text += f" ({change_of(f)})"
-    if f.threshold is not None:
-        text += f"; limit +{f.threshold:.3g} MB/h"
+        text = text.replace(" in the baseline", f" in the baseline ({change_of(f)})", 1)
     return text
 
 
@@ -72,15 +61,24 @@ def sentence(f: Finding) -> str:
     since = "" if f.at_s is None else f", since {format_duration(f.at_s)} into the run"
     if f.metric in SLOPES and f.candidate is not None:
         return f"gateway memory {slope_text(f)}{since}"
-    return f"{subject(f)}: {change_text(f)}{since}"
+    return f"{subject(f.metric, f.name)}: {change_text(f)}{since}"
 
 
 def top_findings(findings: Sequence[Finding], limit: int = 3) -> list[str]:
-    """What the run is about: its regressions, else its inconclusive comparisons."""
+    """What the run is about: its regressions, else its inconclusive comparisons.
+
+    The most serious first: a crash, failures, memory, then speed; within each, the
+    comparisons with the baseline before the checks of the run alone.
+    """
     for verdict in (FindingVerdict.REGRESSION, FindingVerdict.INCONCLUSIVE):
         chosen = [f for f in sort_findings(findings) if f.verdict == verdict]
         if verdict == FindingVerdict.INCONCLUSIVE:
             chosen = [f for f in chosen if not f.metric.startswith(BASELINE_FREE)]
         if chosen:
-            return [sentence(f) for f in chosen[:limit]]
+            return [sentence(f) for f in sorted(chosen, key=_seriousness)[:limit]]
     return []
+
+
+def _seriousness(f: Finding) -> tuple[int, int]:
+    rank = next((i for i, p in enumerate(SERIOUS) if f.metric.startswith(p)), len(SERIOUS))
+    return rank, 1 if f.metric.startswith(("drift.", "change.")) else 0
