@@ -16,7 +16,7 @@ import pandas as pd
 from observatory.analysis.labels import request_name
 from observatory.analysis.rundata import RunData
 from observatory.domain import Series
-from observatory.report.format import duration
+from observatory.durations import format_duration
 from observatory.report.model import ErrorGroup
 from observatory.report.redact import redact_text
 
@@ -67,13 +67,18 @@ def _strip(
         failures=failures,
         requests=requests,
         share=f"{100.0 * failures / requests:.3g} %" if requests else "",
-        first=duration(float(failing.min())),
-        last=duration(float(failing.max()) + data.window_s),
+        first=_at(float(failing.min())),
+        last=_at(float(failing.max()) + data.window_s),
         bursts=bursts,
         bars=_bars(rows, data),
         warmup_x=_x(data.warmup_s, data),
         messages=_messages(name, groups),
     )
+
+
+def _at(t: float) -> str:
+    """Seconds into the run, whole: "0s", "1m5s"."""
+    return format_duration(float(round(t))) if t >= 1 else "0s"
 
 
 def _x(t: float, data: RunData) -> float:
