@@ -18,13 +18,9 @@ from observatory.report.findings import MISSING, delta, delta_unit, interval, nu
 SLOPES = ("memory_leak", "memory_slope")
 # What a reader needs first (sort_findings keeps the size order within each).
 SERIOUS = (
-    "crash",
-    "new_failure",
-    "error_rate",
-    "error_ceiling",
-    "memory",
-    "change.error",
-    "drift.error",
+    ("crash",),
+    ("new_failure", "error_rate", "error_ceiling", "change.error", "drift.error"),
+    ("memory",),
 )
 # Findings whose detail says more than their numbers (no baseline value to compare with).
 DETAIL_FIRST = ("change.", "drift.", "error_ceiling", "crash", "memory_leak", "new_failure")
@@ -80,5 +76,5 @@ def top_findings(findings: Sequence[Finding], limit: int = 3) -> list[str]:
 
 
 def _seriousness(f: Finding) -> tuple[int, int]:
-    rank = next((i for i, p in enumerate(SERIOUS) if f.metric.startswith(p)), len(SERIOUS))
+    rank = next((i for i, ps in enumerate(SERIOUS) if f.metric.startswith(ps)), len(SERIOUS))
     return rank, 1 if f.metric.startswith(("drift.", "change.")) else 0
