@@ -1,4 +1,6 @@
-"""The demo path end to end, with short durations: two real LiteLLM releases from PyPI.
+"""The demo path end to end, with short durations: two real LiteLLM releases from PyPI
+and the stable one with a known fault (a broken deployment), compared with the same
+baseline run.
 
 Slow (two cached ~500 MB venvs; the first run installs them), but it runs in CI: it is
 what `make demo` does, minus the minutes of load.

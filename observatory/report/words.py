@@ -69,7 +69,10 @@ def top_findings(findings: Sequence[Finding], limit: int = 3) -> list[str]:
     for verdict in (FindingVerdict.REGRESSION, FindingVerdict.INCONCLUSIVE):
         chosen = [f for f in sort_findings(findings) if f.verdict == verdict]
         if verdict == FindingVerdict.INCONCLUSIVE:
+            # what could not be decided, with its numbers (without, its detail restates
+            # why the run is inconclusive, which the reason already says)
             chosen = [f for f in chosen if not f.metric.startswith(BASELINE_FREE)]
+            chosen = [f for f in chosen if f.candidate is not None] or chosen
         if chosen:
             return [sentence(f) for f in sorted(chosen, key=_seriousness)[:limit]]
     return []
