@@ -23,6 +23,7 @@ from observatory.cli.run import exit_code, validate_here
 from observatory.conclude import write_index
 from observatory.domain import ExitCode, TriggerSource, Verdict
 from observatory.durations import parse_duration
+from observatory.errors import InputError
 from observatory.notify.text import channel_text
 from observatory.pipeline import Outcome
 from observatory.report.load import stored_findings
@@ -77,12 +78,13 @@ def demo(
     if app.config_path is None:
         app.config_path = DEMO_CONFIG
     every = 10.0 if verbose else QUIET_PROGRESS_S
+    faulty = _fault_build(app, fault_build)
     first = _request(build, scenario, duration)
     planned, outcomes = validate_here(app, first, progress_every_s=every)
     candidates = [o for o in outcomes if o.run_id in planned.candidate_run_ids]
     baseline = _baseline_of(app, candidates)
-    if fault_build != "none" and fault_build in app.settings.builds and baseline is not None:
-        again = _request(fault_build, scenario, duration, baseline=str(baseline))
+    if faulty is not None and baseline is not None:
+        again = _request(faulty, scenario, duration, baseline=str(baseline))
         more, ended = validate_here(app, again, progress_every_s=every)
         candidates += [o for o in ended if o.run_id in more.candidate_run_ids]
     write_index(app.settings, app.sessions)
@@ -94,6 +96,19 @@ def demo(
     code = exit_code(candidates)
     # A verdict (pass, regression, inconclusive) is the demo working; only our failures fail it.
     return code if code in (ExitCode.INTERNAL, ExitCode.BAD_INPUT) else int(ExitCode.OK)
+
+
+def _fault_build(app: App, name: str) -> str | None:
+    """The faulty build to validate too: None for 'none', or when the config has none."""
+    if name == "none":
+        return None
+    if name in app.settings.builds:
+        return name
+    if name == FAULT_BUILD:
+        click.echo(f"{_relative(app.config_path)} has no {FAULT_BUILD} build: skipping it")
+        return None
+    known = ", ".join(sorted(app.settings.builds)) or "none configured"
+    raise InputError(f"--fault-build: unknown build {name!r}; configured: {known}; or 'none'")
 
 
 def _request(
