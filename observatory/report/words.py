@@ -1,8 +1,8 @@
-"""Findings in the words a person reads: metric labels, request names, one-line sentences.
+"""Findings as the sentences a person reads, with their numbers and onset.
 
-The report's headline, its grouped findings and the demo's summary say the same thing the
-same way: "p99 latency of chat: 110 -> 135 ms (+23.1 %, 95 % interval [+18.0 %, +29.3 %]),
-since 1m05 into the run"; the whole run is "all requests", never ``*``.
+The report's banner and the demo's summary say the same thing the same way: "p99 latency
+of chat: 110 ms -> 135 ms (+23.1 %, 95 % interval [+18.0 %, +29.3 %]), since 1m5s into the
+run"; the whole run is "all requests", never ``*`` (analysis.labels names both).
 """
 
 from __future__ import annotations
