@@ -145,7 +145,7 @@ def _story(app: App, outcome: Outcome) -> Story:
             title += f" vs {_name(base_build)} (run {run.baseline_run_id})"
         query = select(AlertRow).where(AlertRow.run_id == run.id).order_by(AlertRow.id)
         slack = [dict(row.payload) for row in session.scalars(query)]
-        findings = top_findings(stored_findings(session, run.id))
+        findings = top_findings(stored_findings(session, run.id), reason=outcome.reason)
     return Story(
         run_id=outcome.run_id,
         title=title,

@@ -60,8 +60,10 @@ def sentence(f: Finding) -> str:
     return f"{subject(f.metric, f.name)}: {change_text(f)}{since}"
 
 
-def top_findings(findings: Sequence[Finding], limit: int = 3) -> list[str]:
+def top_findings(findings: Sequence[Finding], limit: int = 3, reason: str = "") -> list[str]:
     """What the run is about: its regressions, else its inconclusive comparisons.
+
+    A finding the verdict's ``reason`` already says in the same words is left out.
 
     The most serious first: a crash, failures, memory, then speed; within each, the
     comparisons with the baseline before the checks of the run alone.
@@ -74,7 +76,8 @@ def top_findings(findings: Sequence[Finding], limit: int = 3) -> list[str]:
             chosen = [f for f in chosen if not f.metric.startswith(BASELINE_FREE)]
             chosen = [f for f in chosen if f.candidate is not None] or chosen
         if chosen:
-            return [sentence(f) for f in sorted(chosen, key=_seriousness)[:limit]]
+            lines = [sentence(f) for f in sorted(chosen, key=_seriousness)]
+            return [line for line in lines if not reason.startswith(line)][:limit]
     return []
 
 

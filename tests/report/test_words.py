@@ -50,6 +50,8 @@ def test_top_findings_put_failures_first_then_memory_then_speed() -> None:
         "gateway memory",
     ]
     assert top_findings([_f("cpu", "*", U, 30.0, 31.0, 0.03)]) == []  # nothing to tell
+    said = top_findings([LEAK, P99], reason=describe(LEAK) + " (and 1 more)")
+    assert said == [sentence(P99)]  # the reason already says the leak
 
 
 def test_the_card_has_all_requests_first_and_the_gateway_row() -> None:
