@@ -93,3 +93,12 @@ def test_store_failure_is_internal_error(tmp_path: Path) -> None:
     result = observatory("runs", "list", cwd=tmp_path, env=env)
     assert result.returncode == 4
     assert result.stderr.startswith("error: database error: OperationalError")
+
+
+def test_demo_refuses_an_unknown_fault_build_before_running_anything(tmp_path: Path) -> None:
+    env = {"OBSERVATORY_DATA_DIR": str(tmp_path / "data")}
+    result = observatory("demo", "--fault-build", "nope", cwd=tmp_path, env=env)
+    assert result.returncode == 2
+    assert "--fault-build: unknown build 'nope'" in result.stderr
+    assert "litellm-stable-faulty" in result.stderr  # the accepted names
+    assert not (tmp_path / "data").exists()

@@ -27,6 +27,7 @@ from observatory.analysis.checks import (
 from observatory.analysis.comparison import Evidence, finalise, sort_findings
 from observatory.analysis.family import comparison_evidence
 from observatory.analysis.host_speed import speed_difference
+from observatory.analysis.labels import subject
 from observatory.analysis.metrics import RunView, view
 from observatory.analysis.phase_checks import gate_findings, health_evidence
 from observatory.analysis.phases import is_impact, phase_evidence, recovery_findings
@@ -211,11 +212,12 @@ def disturbance(run: RunView) -> str:
 
 
 def describe(finding: Finding) -> str:
-    """One line for a finding: 'latency_p99 of chat +23.1 % (110 -> 135 ms)'."""
-    if finding.metric.startswith(("change.", "error_ceiling", "crash", "memory_leak")) or (
-        finding.delta is None
-    ):
-        return f"{finding.metric} of {finding.name}: {finding.detail}"
+    """One line for a finding: 'p99 latency of chat +23.1 % (110 -> 135 ms)'."""
+    what = subject(finding.metric, finding.name)
+    if finding.metric in ("memory_leak", "memory_slope") and finding.candidate is not None:
+        return f"gateway memory {_growth(finding)}"
+    if finding.metric.startswith(("change.", "error_ceiling", "crash")) or (finding.delta is None):
+        return f"{what}: {finding.detail}"
     if finding.unit in ("%", "pp", "MB/h", "s"):
         unit = "pp" if finding.unit == "%" else finding.unit
         change = f"{finding.delta:+.3g} {unit}"
@@ -224,4 +226,17 @@ def describe(finding: Finding) -> str:
     values = ""
     if finding.baseline is not None and finding.candidate is not None:
         values = f" ({finding.baseline:.4g} -> {finding.candidate:.4g} {finding.unit})"
-    return f"{finding.metric} of {finding.name} {change}{values}"
+    return f"{what} {change}{values}"
+
+
+def _growth(f: Finding) -> str:
+    """'grows 54.2 MB/h [53.6, 54.8] vs 26 MB/h in the baseline; limit +10 MB/h'."""
+    text = f"grows {f.candidate:.3g} MB/h"
+    low, high = (f.ci_low, f.ci_high) if f.metric == "memory_leak" else (None, None)
+    if low is not None and high is not None:
+        text += f" [{low:.3g}, {high:.3g}]"
+    if f.baseline is not None:
+        text += f" vs {f.baseline:.3g} MB/h in the baseline"
+    if f.threshold is not None:
+        text += f"; limit +{f.threshold:.3g} MB/h"
+    return text

@@ -69,13 +69,18 @@ def run_cmd(
     return exit_code([o for o in outcomes if o.run_id in planned.candidate_run_ids])
 
 
-def validate_here(app: App, request: ValidationRequest) -> tuple[Plan, list[Outcome]]:
-    """Plan the validation, execute its runs in this process, then deliver its alerts once."""
+def validate_here(
+    app: App, request: ValidationRequest, *, progress_every_s: float = 10.0
+) -> tuple[Plan, list[Outcome]]:
+    """Plan the validation, execute its runs in this process, then deliver its alerts once.
+
+    ``progress_every_s``: how often a progress line is printed when stderr is not a terminal.
+    """
     upgrade(app.engine)
     with transaction(app.sessions) as session:
         planned = plan(session, app.settings, request, host_fingerprint(host_facts()))
     _announce(planned)
-    outcomes = _execute_all(app, planned)
+    outcomes = _execute_all(app, planned, ProgressPrinter(progress_every_s))
     deliver_due(app.sessions, app.settings)  # sent, or logged when Slack is not configured
     return planned, outcomes
 
@@ -108,9 +113,8 @@ def _announce(planned: Plan) -> None:
         click.echo(f"  {note}")
 
 
-def _execute_all(app: App, planned: Plan) -> list[Outcome]:
+def _execute_all(app: App, planned: Plan, printer: ProgressPrinter) -> list[Outcome]:
     stop = threading.Event()
-    printer = ProgressPrinter()
     # An owner id with our pid: if this process is killed, a service on the same database
     # recognises its gateway and Locust processes as orphans and stops them.
     worker = str(this_process("cli", database_id(app.engine)))

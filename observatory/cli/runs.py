@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import click
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from observatory.cli.context import App, pass_app
 from observatory.store import runs as store_runs
 from observatory.store.db import transaction
+from observatory.store.tables import Build, Run
+
+REASON_WIDTH = 90  # `runs show` has the whole line
 
 
 @click.group("runs")
@@ -20,16 +27,34 @@ def runs_group() -> None:
 @click.option("--scenario", default=None, help="Only runs of this scenario.")
 @pass_app
 def list_cmd(app: App, limit: int, status: str | None, scenario: str | None) -> None:
-    """List recent runs, newest first."""
+    """List recent runs, newest first: build and version, scenario, verdict and why."""
     with transaction(app.sessions) as session:
         rows = store_runs.list_runs(session, limit=limit, status=status, scenario=scenario)
-        click.echo(f"{'ID':>6} {'SCENARIO':20} {'BUILD':>6} {'STATUS':12} {'VERDICT':13} CREATED")
+        names = _build_names(session, rows)
+        click.echo(
+            f"{'ID':>5}  {'BUILD':30} {'SCENARIO':14} {'STATUS':12} {'VERDICT':13} "
+            f"{'CREATED':16}  WHY"
+        )
         for r in rows:
             created = r.created_at.strftime("%Y-%m-%d %H:%M")
-            verdict = r.verdict or "-"
             click.echo(
-                f"{r.id:>6} {r.scenario:20} {r.build_id:>6} {r.status:12} {verdict:13} {created}"
+                f"{r.id:>5}  {names.get(r.build_id, str(r.build_id)):30} {r.scenario:14} "
+                f"{r.status:12} {r.verdict or '-':13} {created:16}  {_why(r)}"
             )
+
+
+def _build_names(session: Session, rows: Sequence[Run]) -> dict[int, str]:
+    """Build id -> "name version" for the listed runs."""
+    ids = {r.build_id for r in rows}
+    builds = session.scalars(select(Build).where(Build.id.in_(ids))).all() if ids else []
+    return {b.id: f"{b.name} {b.version}" for b in builds}
+
+
+def _why(run: Run) -> str:
+    text = run.verdict_reason or run.end_reason or ""
+    return (
+        text if len(text) <= REASON_WIDTH else text[: REASON_WIDTH - 1] + "\N{HORIZONTAL ELLIPSIS}"
+    )
 
 
 @runs_group.command("show")
@@ -39,13 +64,15 @@ def show(app: App, run_id: int) -> None:
     """Show one run: status, verdict, progress, baseline, report."""
     with transaction(app.sessions) as session:
         r = store_runs.get_run(session, run_id)
+        build = _build_names(session, [r]).get(r.build_id, str(r.build_id))
         fields = {
             "run": r.id,
             "scenario": r.scenario,
-            "build": r.build_id,
+            "build": build,
             "role": r.role,
             "status": r.status,
             "verdict": r.verdict or "-",
+            "why": r.verdict_reason or "-",
             "baseline run": r.baseline_run_id or "-",
             "end reason": r.end_reason or "-",
             "progress": r.progress or "-",

@@ -1,4 +1,4 @@
-"""The findings table: most severe first, every number formatted once, here."""
+"""The findings table: most severe first, every number and name formatted once, here."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TypeGuard
 
+from observatory.analysis.labels import metric_label, request_name
+from observatory.analysis.verdict import BASELINE_FREE
 from observatory.domain import Finding, FindingVerdict
 
 SEVERITY = {
@@ -32,6 +34,7 @@ class FindingRowView:
 
     verdict: str
     metric: str
+    label: str  # the metric in words ("p99 latency")
     name: str
     baseline: str
     candidate: str
@@ -91,7 +94,8 @@ def _row(f: Finding) -> FindingRowView:
     return FindingRowView(
         verdict=str(f.verdict),
         metric=f.metric,
-        name=f.name,
+        label=metric_label(f.metric),
+        name=request_name(f.name),
         baseline=number(f.baseline, _value_unit(f.unit)),
         candidate=number(f.candidate, _value_unit(f.unit)),
         delta=delta(f.delta, unit),
@@ -146,3 +150,48 @@ def threshold(value: float | None, unit: str | None) -> str:
     if unit is not None:
         return f"{value:.3g} {unit}".rstrip()
     return f"{100 * value:.3g} %"
+
+
+@dataclass(frozen=True, slots=True)
+class FindingGroups:
+    """The findings as the page lists them: what matters open, the rest folded."""
+
+    regressions: list[FindingRowView]
+    improvements: list[FindingRowView]
+    unchanged: list[FindingRowView]
+    inconclusive: list[FindingRowView]
+    not_judged: list[FindingRowView]  # baseline-free checks that had too little data
+    not_judged_why: str
+
+
+def group_findings(findings: Iterable[Finding]) -> FindingGroups:
+    ordered = sort_findings(findings)
+    not_judged = [f for f in ordered if _not_judged(f)]
+    rest = [f for f in ordered if not _not_judged(f)]
+
+    def rows(verdict: FindingVerdict) -> list[FindingRowView]:
+        return [_row(f) for f in rest if f.verdict == verdict]
+
+    return FindingGroups(
+        regressions=rows(FindingVerdict.REGRESSION),
+        improvements=rows(FindingVerdict.IMPROVEMENT),
+        unchanged=rows(FindingVerdict.UNCHANGED),
+        inconclusive=rows(FindingVerdict.INCONCLUSIVE),
+        not_judged=[_row(f) for f in not_judged],
+        not_judged_why=_why(not_judged),
+    )
+
+
+def _not_judged(f: Finding) -> bool:
+    return f.verdict == FindingVerdict.INCONCLUSIVE and f.metric.startswith(BASELINE_FREE)
+
+
+def _why(findings: list[Finding]) -> str:
+    """The distinct reasons, most common first ("not enough data: last 0 min vs first 0 min")."""
+    counts: dict[str, int] = {}
+    for f in findings:
+        reason = f.detail or "too little data"
+        counts[reason] = counts.get(reason, 0) + 1
+    ranked = sorted(counts, key=lambda r: -counts[r])
+    more = f" (and {len(ranked) - 2} other reasons)" if len(ranked) > 2 else ""
+    return "; ".join(ranked[:2]) + more

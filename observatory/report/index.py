@@ -73,6 +73,7 @@ def _index_view(row: IndexRow, out_dir: Path) -> dict[str, Any]:
         "date": day(row.started_at),
         "verdict": row.verdict or "",
         "stable": row.channel == Channel.STABLE,
+        "history": f"{HISTORY_DIR}/{scenario_slug(row.scenario)}.html",
         **_metrics(row),
     }
 

@@ -260,6 +260,7 @@ def _index_row(session: Session, run: Run, build: Build, out_dir: Path | None) -
         summary=_summary(session, run, out_dir),
         baseline_run_id=run.baseline_run_id,
         tags=tuple(str(tag) for tag in run.tags or ()),
+        reason=run.verdict_reason or run.end_reason or "",
     )
 
 

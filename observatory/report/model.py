@@ -137,3 +137,4 @@ class IndexRow:
     summary: RunSummary
     baseline_run_id: int | None = None
     tags: tuple[str, ...] = ()
+    reason: str = ""  # why the verdict (or why the run ended)

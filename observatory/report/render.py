@@ -15,11 +15,14 @@ from observatory.domain import Finding
 from observatory.report import charts as chart_data
 from observatory.report.assets import TEMPLATES_DIR, publish_static, script_json, write_atomic
 from observatory.report.downsample import DEFAULT_MAX_POINTS
-from observatory.report.findings import finding_rows
+from observatory.report.findings import MISSING, finding_rows, group_findings
 from observatory.report.format import duration, timestamp
+from observatory.report.headline import headline
 from observatory.report.model import ErrorGroup, ReportInput
 from observatory.report.redact import redact, redact_text
 from observatory.report.summary import summarise
+from observatory.report.timeline import failure_strips
+from observatory.report.words import top_findings
 
 CSV_COLUMNS = [
     "series",
@@ -79,9 +82,14 @@ def render_run_html(inp: ReportInput, *, max_points: int = DEFAULT_MAX_POINTS) -
         inp=inp,
         static="../../static",
         index="../../index.html",
-        banner=banner(inp),
-        findings=finding_rows(inp.analysis.findings),
-        environment_rows=environment_rows(inp),
+        banner=(shown := banner(inp)),
+        top=top_findings(inp.analysis.findings, reason=shown["reason"]),
+        headline=headline(inp.analysis.findings),
+        strips=failure_strips(inp.candidate, inp.errors, burst_lines(inp)),
+        groups=group_findings(inp.analysis.findings),
+        environment_rows=(env_rows := environment_rows(inp)),
+        differing=sum(1 for row in env_rows if row["differs"]),
+        missing=MISSING,
         errors=error_rows(inp.errors),
         sections=_sections(charts),
         phases=inp.candidate.phases,
@@ -92,6 +100,15 @@ def render_run_html(inp: ReportInput, *, max_points: int = DEFAULT_MAX_POINTS) -
         chart_json=script_json({"charts": [asdict(c) for c in charts]}),
         generated_at=datetime.now(UTC),
     )
+
+
+def burst_lines(inp: ReportInput) -> dict[str, str]:
+    """Per request name, the analysis' description of its error bursts.
+
+    Integration point: once ``observatory.analysis.bursts`` exists, return
+    ``{s.name: s.describe() for s in find_bursts(inp.candidate)}``.
+    """
+    return {}
 
 
 def render_findings_table(findings: Sequence[Finding]) -> str:

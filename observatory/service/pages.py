@@ -21,6 +21,7 @@ from starlette.types import Receive, Scope, Send
 from observatory.report.assets import publish_static
 from observatory.report.findings import number
 from observatory.report.format import duration
+from observatory.report.index import HISTORY_DIR, scenario_slug
 from observatory.report.render import environment
 from observatory.service import queries
 from observatory.service.auth import require_read, state_of
@@ -95,7 +96,9 @@ def _running_row(run: Run, build: Build) -> dict[str, Any]:
     return {
         "id": run.id,
         "scenario": run.scenario,
+        "history": _history(run.scenario),
         "build": build.name,
+        "version": build.version,
         "role": run.role,
         "status": run.status,
         "cancel_requested": run.cancel_requested,
@@ -116,6 +119,7 @@ def _queued_row(index: int, run: Run, build: Build, waits: int | None) -> dict[s
         "id": run.id,
         "scenario": run.scenario,
         "build": build.name,
+        "version": build.version,
         "role": run.role,
         "planned": duration(run.duration_s),
         "waiting_for": waits,
@@ -127,13 +131,20 @@ def _recent_row(run: Run, build: Build, has_report: bool) -> dict[str, Any]:
         "id": run.id,
         "ended": run.ended_at,
         "scenario": run.scenario,
+        "history": _history(run.scenario),
         "build": build.name,
+        "version": build.version,
         "role": run.role,
         "status": run.status,
         "verdict": run.verdict or "",
         "reason": run.verdict_reason or run.end_reason or "",
         "report": has_report,
     }
+
+
+def _history(scenario: str) -> str:
+    """The scenario's release history page in the static report tree."""
+    return f"/reports/{HISTORY_DIR}/{scenario_slug(scenario)}.html"
 
 
 @router.get("/index.html")

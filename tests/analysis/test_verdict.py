@@ -60,7 +60,7 @@ def test_p99_regression_with_evidence() -> None:
     result = analyse(scale_latency(_run(3), 1.3, names=["chat"]), _run(4), TH)
     assert result.verdict is Verdict.REGRESSION
     [finding] = [f for f in _regressions(result, "latency_p99") if f.name == "chat"]
-    assert result.reason.startswith("latency_p99 of chat +")
+    assert result.reason.startswith("p99 latency of chat +")
     assert finding.delta == pytest.approx(0.3, abs=0.06)
     assert finding.ci_low is not None
     assert finding.ci_low > 0.05

@@ -68,3 +68,18 @@ def test_bad_targets_exit_2_with_a_clear_message(project: tuple[Path, StoredPair
     assert result.returncode == 2
     assert "unknown run 999" in result.stderr
     assert not (tmp_path / "data" / "reports" / "runs" / "999").exists()
+
+
+def test_runs_list_names_build_version_verdict_and_why(project: tuple[Path, StoredPair]) -> None:
+    root, pair = project
+    result = observatory("runs", "list", cwd=root)
+    assert result.returncode == 0, result.stderr
+    rows = {line.split()[0]: line for line in result.stdout.splitlines()[1:]}
+    baseline = rows[str(pair.baseline_id)]
+    assert "litellm-1.80.0 1.80.0" in baseline
+    assert "no_baseline" in baseline
+    candidate = rows[str(pair.candidate_id)]
+    assert "1.81.0rc1" in candidate
+    assert candidate.endswith("regression: error rate rose at 10 min")
+    shown = observatory("runs", "show", str(pair.candidate_id), cwd=root)
+    assert "why:" in shown.stdout

@@ -104,7 +104,8 @@ def test_findings_sorted_and_charts_marked(
     sessions, stored_pair = sqlite_store
     html = _render(sessions, stored_pair.candidate_id, tmp_path).read_text()
     verdicts = re.findall(r'<tr class="finding verdict-(\w+)">', html)
-    assert verdicts == ["regression"] * 4 + ["inconclusive", "improvement", "unchanged"]
+    # regressions and improvements open, then unchanged and inconclusive folded
+    assert verdicts == ["regression"] * 4 + ["improvement", "unchanged", "inconclusive"]
     charts = {c["id"]: c for c in _chart_data(html)["charts"]}
     assert {"latency-chat", "throughput", "errors", "memory", "cpu"} <= set(charts)
     assert {"ttft-chat_stream", "inter_chunk-chat_stream", "overhead-chat"} <= set(charts)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from observatory.report.index import scenario_slug
 from observatory.store.db import transaction
-from observatory.store.tables import Run, utcnow
+from observatory.store.tables import Build, Run, utcnow
 from tests.service.conftest import Server
 
 
@@ -30,6 +31,7 @@ def test_live_index_shows_running_queued_and_recent_runs(
         running.progress = {"elapsed_s": 300.0, "rps": 41.5, "p99_ms": 123.4, "error_rate": 0.002}
         done.status, done.verdict, done.ended_at = "done", "regression", utcnow()
         done.end_reason = "p99 +31 %"
+        done_build = done.build_id
     with server.client(None) as client:
         page = client.get("/")
     assert page.status_code == 200
@@ -47,6 +49,12 @@ def test_live_index_shows_running_queued_and_recent_runs(
     recent = html.split('id="recent"')[1].split("</table>")[0]
     assert "verdict-regression" in recent
     assert "p99 +31 %" in recent
+    history = f'href="/reports/history/{scenario_slug("mixed")}.html"'
+    assert history in recent  # the scenario's release history
+    with transaction(sessions) as session:
+        build = session.get(Build, done_build)
+        assert build is not None
+        assert f'{build.name} <span class="muted">{build.version}</span>' in recent
 
 
 def _queue_other(server: Server) -> list[int]:
