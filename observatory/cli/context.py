@@ -8,7 +8,8 @@ import click
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from observatory.settings import Settings, load_settings
+from observatory.domain import MAX_ID
+from observatory.settings import Settings, check_targets, load_settings
 from observatory.store.db import make_engine, session_factory
 
 
@@ -23,7 +24,9 @@ class App:
     @property
     def settings(self) -> Settings:
         if self._settings is None:
-            self._settings = load_settings(self.config_path)
+            settings = load_settings(self.config_path)
+            check_targets(settings)  # refused now, not when a run provisions
+            self._settings = settings
         return self._settings
 
     @property
@@ -38,3 +41,5 @@ class App:
 
 
 pass_app = click.make_pass_decorator(App)
+
+ROW_ID = click.IntRange(1, MAX_ID)  # a run or alert id: anything else is refused by click

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from observatory.cli.context import App, pass_app
+from observatory.cli.context import ROW_ID, App, pass_app
 from observatory.store import runs as store_runs
 from observatory.store.db import transaction
 
@@ -33,7 +33,7 @@ def list_cmd(app: App, limit: int, status: str | None, scenario: str | None) -> 
 
 
 @runs_group.command("show")
-@click.argument("run_id", type=int)
+@click.argument("run_id", type=ROW_ID)
 @pass_app
 def show(app: App, run_id: int) -> None:
     """Show one run: status, verdict, progress, baseline, report."""
@@ -57,7 +57,7 @@ def show(app: App, run_id: int) -> None:
 
 
 @runs_group.command("cancel")
-@click.argument("run_id", type=int)
+@click.argument("run_id", type=ROW_ID)
 @pass_app
 def cancel(app: App, run_id: int) -> None:
     """Stop a queued or running run (in any process); its data is kept, it ends aborted."""
@@ -67,7 +67,7 @@ def cancel(app: App, run_id: int) -> None:
 
 
 @runs_group.command("exclude")
-@click.argument("run_id", type=int)
+@click.argument("run_id", type=ROW_ID)
 @click.option("--undo", is_flag=True, help="Make the run eligible as a baseline again.")
 @pass_app
 def exclude(app: App, run_id: int, undo: bool) -> None:

@@ -11,7 +11,13 @@ from observatory.errors import InputError
 from observatory.service import queries
 from observatory.service.auth import require_read, require_write, state_of
 from observatory.service.problems import ApiError
-from observatory.service.schemas import RunRef, ValidationBody, ValidationCreated, ValidationView
+from observatory.service.schemas import (
+    RowId,
+    RunRef,
+    ValidationBody,
+    ValidationCreated,
+    ValidationView,
+)
 from observatory.service.state import ServiceState
 from observatory.service.views import base_url, validation_view
 from observatory.settings import Settings
@@ -66,7 +72,7 @@ def _resolve_build(settings: Settings, text: str) -> str:
     try:
         name, _ = resolve_build(settings, text)
     except InputError as exc:
-        raise ApiError(400, f"build: {exc}", ["build"]) from None
+        raise ApiError(400, f"build: {hidden(str(exc), text)}", ["build"]) from None
     return name
 
 
@@ -75,7 +81,7 @@ def _check_scenarios(settings: Settings, scenarios: list[str]) -> None:
         try:
             settings.scenario(scenario)
         except InputError as exc:
-            raise ApiError(400, f"scenarios: {exc}", ["scenarios"]) from None
+            raise ApiError(400, f"scenarios: {hidden(str(exc), scenario)}", ["scenarios"]) from None
 
 
 def _plan(state: ServiceState, wanted: ValidationRequest, build_name: str) -> Plan:
@@ -96,12 +102,17 @@ def _plan(state: ServiceState, wanted: ValidationRequest, build_name: str) -> Pl
 
 def _planning_error(message: str) -> ApiError:
     """Name the body field of a planning error (build and scenarios were checked before)."""
-    for field in ("duration", "baseline", "scenarios", "build"):
+    for field in ("duration", "baseline", "scenarios", "build", "tag", "requester"):
         if message.startswith(f"{field}:"):
             return ApiError(400, message, [field])
     if message.startswith("unknown run"):
         return ApiError(400, f"baseline: {message}", ["baseline"])
     return ApiError(400, message)
+
+
+def hidden(message: str, value: str) -> str:
+    """``message`` without the value the caller sent (it may be a token pasted by mistake)."""
+    return message.replace(repr(value), "(value not shown)").replace(value, "(value not shown)")
 
 
 def _created(state: ServiceState, planned: Plan) -> ValidationCreated:
@@ -150,7 +161,7 @@ def list_validations(
     dependencies=[Depends(require_read)],
     responses={404: {"description": "Unknown validation."}},
 )
-def get_validation(validation_id: int, request: Request) -> ValidationView:
+def get_validation(validation_id: RowId, request: Request) -> ValidationView:
     """One validation with its runs; ``exit_code`` follows the project convention."""
     state = state_of(request)
     with transaction(state.sessions) as session:
