@@ -396,12 +396,12 @@ def check_cron(text: str) -> None:
     from apscheduler.triggers.cron import CronTrigger  # the scheduler's own parser
 
     if len(text.split()) != 5:
-        raise ValueError(f"{text!r} has {len(text.split())} field(s); accepted: {CRON_ACCEPTED}")
+        raise ValueError(f"needs 5 fields, got {len(text.split())}; accepted: {CRON_ACCEPTED}")
     try:
         CronTrigger.from_crontab(text, timezone="UTC")
     except ValueError as exc:
         raise ValueError(
-            f"{text!r} is not a valid cron line ({exc}); accepted: {CRON_ACCEPTED}"
+            f"not a valid cron line ({exc}); accepted: {CRON_ACCEPTED}"
         ) from None
 
 

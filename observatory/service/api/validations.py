@@ -81,7 +81,7 @@ def _check_scenarios(settings: Settings, scenarios: list[str]) -> None:
         try:
             settings.scenario(scenario)
         except InputError as exc:
-            raise ApiError(400, f"scenarios: {hidden(str(exc), scenario)}", ["scenarios"]) from None
+            raise ApiError(400, f"scenarios: {exc}", ["scenarios"]) from None
 
 
 def _plan(state: ServiceState, wanted: ValidationRequest, build_name: str) -> Plan:
