@@ -400,9 +400,7 @@ def check_cron(text: str) -> None:
     try:
         CronTrigger.from_crontab(text, timezone="UTC")
     except ValueError as exc:
-        raise ValueError(
-            f"not a valid cron line ({exc}); accepted: {CRON_ACCEPTED}"
-        ) from None
+        raise ValueError(f"not a valid cron line ({exc}); accepted: {CRON_ACCEPTED}") from None
 
 
 def _plain(field: str, value: str | None) -> str | None:

@@ -9,8 +9,15 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from observatory.domain import MAX_ID
+from observatory.errors import InputError
 from observatory.settings import Settings, check_targets, load_settings
-from observatory.store.db import make_engine, session_factory
+from observatory.store.db import (
+    NOT_INITIALISED,
+    make_engine,
+    missing_sqlite_file,
+    require_schema,
+    session_factory,
+)
 
 
 class App:
@@ -20,6 +27,7 @@ class App:
         self.config_path = config_path
         self._settings: Settings | None = None
         self._engine: Engine | None = None
+        self._schema_checked = False
 
     @property
     def settings(self) -> Settings:
@@ -37,6 +45,14 @@ class App:
 
     @property
     def sessions(self) -> sessionmaker[Session]:
+        """Sessions on a migrated database; InputError (exit 2) before ``db upgrade``."""
+        if not self._schema_checked:
+            if missing_sqlite_file(self.settings.db_url) is not None:
+                raise InputError(
+                    f"{NOT_INITIALISED} (no database file in {self.settings.data_dir})"
+                )
+            require_schema(self.engine)
+            self._schema_checked = True
         return session_factory(self.engine)
 
 

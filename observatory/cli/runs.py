@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from observatory.cli.context import ROW_ID, App, pass_app
+from observatory.domain import RunStatus
 from observatory.store import runs as store_runs
 from observatory.store.db import transaction
 
@@ -16,7 +17,12 @@ def runs_group() -> None:
 
 @runs_group.command("list")
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 10_000))
-@click.option("--status", default=None, help="Only runs with this lifecycle status.")
+@click.option(
+    "--status",
+    default=None,
+    type=click.Choice([s.value for s in RunStatus]),
+    help="Only runs with this lifecycle status.",
+)
 @click.option("--scenario", default=None, help="Only runs of this scenario.")
 @pass_app
 def list_cmd(app: App, limit: int, status: str | None, scenario: str | None) -> None:

@@ -13,7 +13,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from alembic import command
-from observatory.errors import StoreError
+from observatory.errors import InputError, StoreError
+
+NOT_INITIALISED = "database not initialised: run `observatory db upgrade` first"
 
 ALEMBIC_DIR = Path(__file__).resolve().parent.parent.parent / "alembic"
 
@@ -86,11 +88,28 @@ def downgrade(engine: Engine, revision: str) -> None:
 
 
 def current_revision(engine: Engine) -> str | None:
-    with engine.connect() as conn:
-        if not inspect(conn).has_table("alembic_version"):
-            return None
-        row = conn.exec_driver_sql("SELECT version_num FROM alembic_version").first()
-        return None if row is None else str(row[0])
+    try:
+        with engine.connect() as conn:
+            if not inspect(conn).has_table("alembic_version"):
+                return None
+            row = conn.exec_driver_sql("SELECT version_num FROM alembic_version").first()
+            return None if row is None else str(row[0])
+    except SQLAlchemyError as exc:
+        raise StoreError(f"cannot read the schema version: {_first_line(exc)}") from exc
+
+
+def missing_sqlite_file(url: str) -> Path | None:
+    """The SQLite file ``url`` names when it does not exist yet (connecting would create it)."""
+    if not url.startswith("sqlite:///"):
+        return None
+    path = Path(url.removeprefix("sqlite:///"))
+    return None if path.is_file() else path
+
+
+def require_schema(engine: Engine) -> None:
+    """Raise InputError when the database has no schema yet (``db upgrade`` never ran)."""
+    if current_revision(engine) is None:
+        raise InputError(NOT_INITIALISED)
 
 
 def safe_url(engine: Engine) -> str:
