@@ -47,10 +47,9 @@ class App:
     def sessions(self) -> sessionmaker[Session]:
         """Sessions on a migrated database; InputError (exit 2) before ``db upgrade``."""
         if not self._schema_checked:
-            if missing_sqlite_file(self.settings.db_url) is not None:
-                raise InputError(
-                    f"{NOT_INITIALISED} (no database file in {self.settings.data_dir})"
-                )
+            missing = missing_sqlite_file(self.settings.db_url)
+            if missing is not None:
+                raise InputError(f"{NOT_INITIALISED} ({missing} does not exist)")
             require_schema(self.engine)
             self._schema_checked = True
         return session_factory(self.engine)
