@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from alembic.config import Config
+from alembic.util import CommandError
 from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -76,6 +77,8 @@ def _alembic_config(engine: Engine) -> Config:
 def upgrade(engine: Engine, revision: str = "head") -> None:
     try:
         command.upgrade(_alembic_config(engine), revision)
+    except CommandError as exc:
+        raise _bad_revision(revision, exc) from None
     except SQLAlchemyError as exc:
         raise StoreError(f"migration to {revision!r} failed: {_first_line(exc)}") from exc
 
@@ -83,8 +86,17 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 def downgrade(engine: Engine, revision: str) -> None:
     try:
         command.downgrade(_alembic_config(engine), revision)
+    except CommandError as exc:
+        raise _bad_revision(revision, exc) from None
     except SQLAlchemyError as exc:
         raise StoreError(f"downgrade to {revision!r} failed: {_first_line(exc)}") from exc
+
+
+def _bad_revision(revision: str, exc: CommandError) -> InputError:
+    return InputError(
+        f"revision {revision!r}: {exc}; accepted: head, base, or a revision id "
+        "(`observatory db current` prints the current one)"
+    )
 
 
 def current_revision(engine: Engine) -> str | None:
