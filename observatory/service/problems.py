@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from observatory.errors import InputError, NotFoundError, ObservatoryError
 
 log = logging.getLogger(__name__)
+UNPARSABLE_BODY = "There was an error parsing the body"
 
 
 class ApiError(Exception):
@@ -88,6 +89,9 @@ def install(app: FastAPI, accepted_body_fields: Sequence[str]) -> None:
     async def on_http(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
         headers = getattr(exc, "headers", None)
+        if exc.detail == UNPARSABLE_BODY:  # FastAPI's words for a body that is not UTF-8
+            fields = [{"field": "body", "message": "not JSON text in UTF-8"}]
+            return JSONResponse(error_body("body: not JSON text in UTF-8", fields), 400)
         return JSONResponse(error_body(str(exc.detail)), exc.status_code, headers=headers)
 
     async def on_observatory(_: Request, exc: Exception) -> JSONResponse:

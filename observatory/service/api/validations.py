@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -111,8 +112,14 @@ def _planning_error(message: str) -> ApiError:
 
 
 def hidden(message: str, value: str) -> str:
-    """``message`` without the value the caller sent (it may be a token pasted by mistake)."""
-    return message.replace(repr(value), "(value not shown)").replace(value, "(value not shown)")
+    """``message`` without the value the caller sent, nor any quoted part of it (it may be a
+    token pasted by mistake)."""
+
+    def hide(match: re.Match[str]) -> str:
+        quoted = match.group(1)
+        return "(value not shown)" if quoted and quoted.lower() in value.lower() else match[0]
+
+    return re.sub(r"'([^']*)'", hide, message.replace(repr(value), "(value not shown)"))
 
 
 def _created(state: ServiceState, planned: Plan) -> ValidationCreated:
