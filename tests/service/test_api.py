@@ -328,3 +328,37 @@ def test_openapi_documents_the_api(server: Server) -> None:
         assert path in spec["paths"], path
     body = spec["components"]["schemas"]["ValidationBody"]
     assert body["additionalProperties"] is False
+
+
+def test_extras_come_from_the_gateway_and_duplicates_use_the_canonical_version(
+    server: Server, sessions: sessionmaker[Session]
+) -> None:
+    first = _post(server, {"build": "litellm==1.81.16", "scenarios": ["chat"]})
+    assert first.status_code == 202, first.text
+    same = _post(server, {"build": "litellm[proxy]==1.81.16", "scenarios": ["chat"]})
+    assert same.status_code == 409, "the gateway's own extras name the same build"
+    chosen = _post(server, {"build": "litellm[proxy,zzz]==1.81.16", "scenarios": ["chat"]})
+    assert chosen.status_code == 400
+    assert [f["field"] for f in chosen.json()["error"]["fields"]] == ["build"]
+    assert "extras come from the config of gateway 'litellm'" in chosen.text
+    with transaction(sessions) as session:
+        versions = session.scalars(select(Build.provision).where(Build.version == "1.81.16"))
+        assert list(versions) == ["litellm[proxy]==1.81.16"]
+    assert _count(sessions, Validation) == 1
+
+
+def test_url_build_credentials_are_never_stored(
+    serve: Callable[[Settings], Server],
+    make_settings: MakeSettings,
+    sessions: sessionmaker[Session],
+) -> None:
+    url_build = "builds:\n  edge: {gateway: litellm, url: 'http://ops:S3CRET@127.0.0.1:4000'}\n"
+    settings = make_settings(extra=url_build, env={"OBSERVATORY_SERVICE__API_TOKEN": TOKEN})
+    server = serve(settings)
+    response = _post(server, {"build": "edge", "scenarios": ["chat"], "baseline": "none"})
+    assert response.status_code == 202, response.text
+    with transaction(sessions) as session:
+        build = session.scalar(select(Build).where(Build.name == "edge"))
+        assert build is not None
+        assert build.provision == "http://<redacted>@127.0.0.1:4000"
+    assert settings.builds["edge"].url == "http://ops:S3CRET@127.0.0.1:4000", "kept in memory"
