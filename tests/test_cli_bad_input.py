@@ -243,6 +243,10 @@ CONFIG_CASES: list[tuple[str, str, str]] = [
     ("allowed_targets: ['not a host!']\n", "allowed_targets", "not a host name"),
     ("builds:\n  far: {gateway: litellm, url: 'ftp://10.0.0.1'}\n",
      "builds.far", "must start with http:// or https://"),
+    ("builds:\n  far: {gateway: litellm, url: 'ftp://ops:S3CRET@10.0.0.1'}\n",
+     "builds.far", "'ftp://<redacted>@10.0.0.1' must start with http://"),
+    ("builds:\n  far: {gateway: litellm, url: 'http://ops:S3CRET@10.0.0.1'}\n",
+     "builds.far.url", "host '10.0.0.1' is not an allowed target"),
     ("builds:\n  far: {gateway: litellm, url: 'http://10.1.2.3:4000'}\n",
      "builds.far.url", "host '10.1.2.3' is not an allowed target; accepted: loopback"),
     ("builds:\n  far: {gateway: litellm, url: 'https://gw.example.com'}\n"
@@ -272,6 +276,7 @@ def test_config_check_exits_2_naming_the_field_and_what_is_accepted(
     assert field in output, output
     assert words in output, output
     assert "Traceback" not in output
+    assert "S3CRET" not in output
     assert not (workspace.root / "data").exists()
 
 
