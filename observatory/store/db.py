@@ -107,7 +107,7 @@ def current_revision(engine: Engine) -> str | None:
             row = conn.exec_driver_sql("SELECT version_num FROM alembic_version").first()
             return None if row is None else str(row[0])
     except SQLAlchemyError as exc:
-        raise StoreError(f"cannot read the schema version: {_first_line(exc)}") from exc
+        raise StoreError(f"database error: {type(exc).__name__}: {_first_line(exc)}") from exc
 
 
 def missing_sqlite_file(url: str) -> Path | None:
