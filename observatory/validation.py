@@ -133,7 +133,7 @@ def _check_request(settings: Settings, request: ValidationRequest) -> None:
         raise InputError(f"duration: {request.duration_s:g}s is outside 1s..7d")
     if request.baseline not in BASELINE_CHOICES and not is_run_id(request.baseline):
         accepted = ", ".join(BASELINE_CHOICES)
-        raise InputError(f"baseline: not accepted; accepted: {accepted}, or a run id (digits)")
+        raise InputError(f"baseline: {request.baseline!r}; accepted: {accepted}, or a run id")
     check_plain("tag", request.tag)
     check_plain("requester", request.requester)
 

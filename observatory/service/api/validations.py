@@ -98,7 +98,7 @@ def _plan(state: ServiceState, wanted: ValidationRequest, build_name: str) -> Pl
         try:
             return plan(session, state.settings, wanted, state.host_fingerprint)
         except InputError as exc:
-            raise _planning_error(str(exc)) from None
+            raise _planning_error(hidden(str(exc), wanted.baseline)) from None
 
 
 def _planning_error(message: str) -> ApiError:
