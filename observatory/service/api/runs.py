@@ -21,9 +21,7 @@ router = APIRouter(tags=["runs"])
 
 def _one_of(field: str, value: str | None, accepted: list[str]) -> str | None:
     if value is not None and value not in accepted:
-        raise ApiError(
-            400, f"{field}: {value!r} is not accepted; accepted: {', '.join(accepted)}", [field]
-        )
+        raise ApiError(400, f"{field}: not accepted; accepted: {', '.join(accepted)}", [field])
     return value
 
 
