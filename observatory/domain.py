@@ -6,6 +6,8 @@ import enum
 from dataclasses import dataclass, field
 from datetime import datetime
 
+MAX_ID = 2**63 - 1  # the largest row id SQLite and Postgres store
+
 
 class ExitCode(enum.IntEnum):
     """One exit-code convention for every command."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 from observatory.errors import InputError
@@ -20,6 +21,8 @@ def parse_duration(value: object) -> float:
     elif isinstance(value, str):
         seconds = _parse_text(value)
     else:
+        raise InputError(f"bad duration {value!r}; expected {ACCEPTED}")
+    if not math.isfinite(seconds):
         raise InputError(f"bad duration {value!r}; expected {ACCEPTED}")
     if seconds < 0:
         raise InputError(f"bad duration {value!r}; must not be negative")

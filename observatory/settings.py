@@ -17,6 +17,7 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import (
@@ -39,11 +40,19 @@ from observatory.durations import parse_duration
 from observatory.errors import ConfigError, InputError
 from observatory.faults.params import fault_params
 from observatory.faults.timeline import check_timeline
+from observatory.plaintext import check_plain
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = Path("observatory.yaml")
 ENV_PREFIX = "OBSERVATORY_"
 SECRET_FIELDS = frozenset({"webhook_url", "token", "api_token", "database_url", "master_key"})
+MIN_TOKEN_CHARS = 16
+MIN_INTERVAL_S = 1.0
+CRON_ACCEPTED = (
+    "5 fields in UTC: minute 0-59, hour 0-23, day 1-31, month 1-12, weekday 0-6 or mon-sun "
+    "(each '*', a value, a range a-b, a list a,b or a step */n), e.g. '0 3 * * *'"
+)
+_URL_CREDENTIALS = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://)[^/\s@]*@")
 
 METRICS = (
     "latency_p50",
@@ -183,8 +192,15 @@ class BuildSettings(_Model):
         if len(given) != 1:
             raise ValueError(f"give exactly one of pip, command, url (got {given or 'none'})")
         if self.url is not None and not re.match(r"^https?://[^/\s]+", self.url):
-            raise ValueError(f"url {self.url!r} must start with http:// or https://")
+            raise ValueError(f"url {redact_url(self.url)!r} must start with http:// or https://")
         return self
+
+    @property
+    def source(self) -> str:
+        """What the build runs, safe to print or store: a URL's credentials are redacted."""
+        if self.url is not None:
+            return redact_url(self.url)
+        return self.pip or self.command or ""
 
     @property
     def resolved_version(self) -> str:
@@ -349,13 +365,49 @@ class ScheduleSettings(_Model):
     duration: Duration | None = None
     tag: str | None = None
 
+    @field_validator("tag")
+    @classmethod
+    def _plain_tag(cls, value: str | None) -> str | None:
+        return _plain("tag", value)
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        if value is not None:
+            check_cron(value)
+        return value
+
+    @field_validator("interval")
+    @classmethod
+    def _interval(cls, value: float | None) -> float | None:
+        if value is not None and value < MIN_INTERVAL_S:
+            raise ValueError(f"must be at least {MIN_INTERVAL_S:g}s (got {value:g}s)")
+        return value
+
     @model_validator(mode="after")
     def _one_trigger(self) -> ScheduleSettings:
         if (self.cron is None) == (self.interval is None):
             raise ValueError("give exactly one of cron or interval")
-        if self.cron is not None and len(self.cron.split()) != 5:
-            raise ValueError(f"cron {self.cron!r} needs 5 fields: minute hour day month weekday")
         return self
+
+
+def check_cron(text: str) -> None:
+    """Raise ValueError unless ``text`` is a crontab line the scheduler accepts."""
+    from apscheduler.triggers.cron import CronTrigger  # the scheduler's own parser
+
+    if len(text.split()) != 5:
+        raise ValueError(f"needs 5 fields, got {len(text.split())}; accepted: {CRON_ACCEPTED}")
+    try:
+        CronTrigger.from_crontab(text, timezone="UTC")
+    except ValueError as exc:
+        raise ValueError(f"not a valid cron line ({exc}); accepted: {CRON_ACCEPTED}") from None
+
+
+def _plain(field: str, value: str | None) -> str | None:
+    try:
+        return check_plain(field, value)
+    except InputError as exc:
+        raise ValueError(str(exc).removeprefix(f"{field}: ")) from None
 
 
 class SlackSettings(_Model):
@@ -389,6 +441,16 @@ class ServiceSettings(_Model):
     lease: Duration = 60.0
     heartbeat: Duration = 10.0
     public_base_url: str = "http://127.0.0.1:8700"
+
+    @field_validator("api_token")
+    @classmethod
+    def _long_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value().strip()) < MIN_TOKEN_CHARS:
+            raise ValueError(
+                f"must be at least {MIN_TOKEN_CHARS} characters (value not shown); "
+                "generate one with: openssl rand -hex 24"
+            )
+        return value
 
 
 class RetentionSettings(_Model):
@@ -440,11 +502,14 @@ class Settings(_Model):
         url = value.get_secret_value()
         if url.startswith(("postgres://", "postgresql://")):
             url = "postgresql+psycopg://" + url.split("://", 1)[1]
+        accepted = (
+            "accepted: sqlite:///PATH or postgresql://USER@HOST[:PORT]/DB "
+            "(value not shown: it may hold a password)"
+        )
         if not re.match(r"^(sqlite:///.+|postgresql\+psycopg://.+)$", url):
-            raise ValueError(
-                "accepted: sqlite:///PATH or postgresql://USER@HOST[:PORT]/DB "
-                "(value not shown: it may hold a password)"
-            )
+            raise ValueError(accepted)
+        if url.startswith("postgresql") and not _valid_port(url):
+            raise ValueError(f"the port must be a number 1-65535; {accepted}")
         return SecretStr(url)
 
     @field_validator("allowed_targets")
@@ -506,6 +571,33 @@ def _check_refs(settings: Settings) -> None:
                     f"schedules.{name}.scenarios: unknown scenario {wanted!r}; "
                     f"known: {', '.join(sorted(settings.scenarios))}"
                 )
+
+
+def _valid_port(url: str) -> bool:
+    try:
+        port = urlsplit(url).port
+    except ValueError:
+        return False
+    return port is None or port > 0
+
+
+def redact_url(url: str) -> str:
+    """``url`` with any ``user:password@`` replaced by ``<redacted>@``."""
+    return _URL_CREDENTIALS.sub(r"\1<redacted>@", url)
+
+
+def check_targets(settings: Settings) -> None:
+    """Raise ConfigError when a URL build points outside loopback and ``allowed_targets``."""
+    for name, build in sorted(settings.builds.items()):
+        if build.url is None:
+            continue
+        host = urlsplit(build.url).hostname or ""
+        if not is_allowed_target(host, settings.allowed_targets):
+            allowed = ", ".join(["loopback", *settings.allowed_targets])
+            raise ConfigError(
+                f"builds.{name}.url: host {host!r} is not an allowed target; accepted: "
+                f"{allowed} (add the host to allowed_targets to load it)"
+            )
 
 
 def is_allowed_target(host: str, allowed: list[str]) -> bool:
@@ -598,7 +690,7 @@ def _redact(value: object) -> object:
 
 
 def _short(value: object) -> str:
-    text = repr(value)
+    text = redact_url(repr(value))
     return text if len(text) <= 80 else text[:77] + "..."
 
 

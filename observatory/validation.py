@@ -8,6 +8,7 @@ validation) that baseline run is measured at the same time as the candidate, sid
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -17,9 +18,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from observatory.builds.spec import PipSpec, parse_pip_spec
-from observatory.domain import ACTIVE_STATUSES, RunStatus, TriggerSource
+from observatory.domain import ACTIVE_STATUSES, MAX_ID, RunStatus, TriggerSource
 from observatory.environment import measurement_hash
 from observatory.errors import InputError
+from observatory.plaintext import check_plain
 from observatory.settings import BuildSettings, ScenarioSettings, Settings
 from observatory.store import baselines, builds, runs
 from observatory.store.tables import Build, Run, Validation
@@ -61,7 +63,13 @@ def resolve_build(settings: Settings, text: str) -> tuple[str, BuildSettings]:
         )
     spec = parse_pip_spec(text)
     gateway_name, package = _gateway_for(settings, spec)
-    full = PipSpec(spec.package, spec.extras or package.extras, spec.version)
+    if spec.extras and spec.extras != package.extras:
+        raise InputError(
+            f"extras [{','.join(spec.extras)}] are not accepted: a build's extras come from "
+            f"the config of gateway {gateway_name!r} ({package.package}"
+            f"[{','.join(package.extras)}]); accepted: e.g. '{spec.package}=={spec.version}'"
+        )
+    full = PipSpec(spec.package, package.extras, spec.version)
     for name, build in settings.builds.items():
         if build.pip is not None and parse_pip_spec(build.pip) == full:
             return name, build
@@ -123,17 +131,25 @@ def _check_request(settings: Settings, request: ValidationRequest) -> None:
         settings.scenario(scenario)
     if request.duration_s is not None and not 1 <= request.duration_s <= MAX_DURATION_S:
         raise InputError(f"duration: {request.duration_s:g}s is outside 1s..7d")
-    if request.baseline not in BASELINE_CHOICES and not request.baseline.isdigit():
+    if request.baseline not in BASELINE_CHOICES and not is_run_id(request.baseline):
         accepted = ", ".join(BASELINE_CHOICES)
         raise InputError(f"baseline: {request.baseline!r}; accepted: {accepted}, or a run id")
+    check_plain("tag", request.tag)
+    check_plain("requester", request.requester)
+
+
+def is_run_id(text: str) -> bool:
+    """True for a run id as text: ASCII digits only, within the database's integer range."""
+    return re.fullmatch(r"[0-9]{1,19}", text) is not None and 1 <= int(text) <= MAX_ID
 
 
 def _build_row(session: Session, settings: Settings, name: str, spec: BuildSettings) -> Build:
     if name in settings.builds:  # configured: its channel comes from the config
         return builds.sync_configured(session, {name: spec})[0]
     kind = "pip" if spec.pip else "command" if spec.command else "url"
-    source = spec.pip or spec.command or spec.url or ""
-    return builds.upsert_build(session, name, spec.gateway, spec.resolved_version, kind, source)
+    return builds.upsert_build(
+        session, name, spec.gateway, spec.resolved_version, kind, spec.source
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,7 +201,7 @@ def _plan_scenario(
     scenario = template.scenario
     if request.baseline == "none":
         return [template.new_run(session, build, baseline_request="none")], None
-    if request.baseline.isdigit():
+    if is_run_id(request.baseline):
         chosen = runs.get_run(session, int(request.baseline))
         run = template.new_run(session, build, baseline_run_id=chosen.id, baseline_request="run")
         return [run], None

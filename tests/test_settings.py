@@ -147,7 +147,7 @@ BAD_CASES = [
         "bad cron",
         "builds:\n  b: {gateway: litellm, url: 'http://127.0.0.1:1'}\n"
         "schedules:\n  n: {cron: '* *', build: b, scenarios: [s]}\n",
-        "cron '* *' needs 5 fields",
+        "schedules.n.cron: needs 5 fields, got 2; accepted: 5 fields in UTC",
     ),
     (
         "error code not allowed",

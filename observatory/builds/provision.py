@@ -28,7 +28,13 @@ from observatory.builds.venv import ensure_venv, hold_venv, venv_info, verify_in
 from observatory.domain import ProvisionKind
 from observatory.errors import BuildError, ConfigError, ForbiddenTargetError
 from observatory.markers import marked
-from observatory.settings import BuildSettings, GatewaySettings, Settings, is_allowed_target
+from observatory.settings import (
+    BuildSettings,
+    GatewaySettings,
+    Settings,
+    is_allowed_target,
+    redact_url,
+)
 
 log = logging.getLogger(__name__)
 
@@ -254,19 +260,23 @@ def _attach_url(
     assert build.url is not None
     base_url = build.url.rstrip("/")
     host = urlsplit(base_url).hostname or ""
+    shown = redact_url(base_url)  # for messages and the fingerprint: no credentials
     if not is_allowed_target(host, settings.allowed_targets):
         raise ForbiddenTargetError(
-            f"gateway url {base_url!r}: host {host!r} is neither loopback nor in "
+            f"gateway url {shown!r}: host {host!r} is neither loopback nor in "
             f"allowed_targets ({', '.join(settings.allowed_targets) or 'none configured'})"
         )
     key = gateway.master_key.get_secret_value()
     headers = {"Authorization": f"Bearer {key}"}
-    readiness.check_reachable(base_url, readiness.probe_paths(gateway.kind), headers=headers)
+    try:
+        readiness.check_reachable(base_url, readiness.probe_paths(gateway.kind), headers=headers)
+    except BuildError as exc:
+        raise BuildError(redact_url(str(exc))) from None
     reported = _reported_version(base_url, headers) if gateway.kind == "litellm" else None
     version = build.version or reported or build.resolved_version
     facts = {"package": None, "version": version, "python": None, "reported_version": reported}
     fingerprint = _fingerprint(ProvisionKind.URL, build, gateway, facts, None)
-    fingerprint["url"] = base_url
+    fingerprint["url"] = shown
     return RunningGateway(
         kind=ProvisionKind.URL, base_url=base_url, api_key=key, version=version,
         process=None, fingerprint=fingerprint, cpu_affinity=None, resources=ExitStack(),

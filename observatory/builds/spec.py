@@ -33,8 +33,9 @@ def parse_pip_spec(text: str) -> PipSpec:
     try:
         req = Requirement(text)
     except InvalidRequirement as exc:
+        first = str(exc).splitlines()[0] if str(exc) else "unparsable"
         raise InputError(
-            f"bad pip spec {text!r}: {exc}; expected e.g. 'litellm[proxy]==1.81.9'"
+            f"bad pip spec {text!r}: {first}; expected e.g. 'litellm[proxy]==1.81.9'"
         ) from exc
     if req.url or req.marker:
         raise InputError(f"bad pip spec {text!r}: URLs and markers are not accepted")

@@ -9,7 +9,7 @@ from types import FrameType
 
 import click
 
-from observatory.cli.context import App, pass_app
+from observatory.cli.context import ROW_ID, App, pass_app
 from observatory.domain import AlertState
 from observatory.durations import parse_duration
 from observatory.errors import ConfigError, InputError, NotifyError
@@ -64,7 +64,7 @@ def _line(row: AlertRow) -> str:
 
 
 @alerts_group.command("retry")
-@click.argument("alert_id", type=int)
+@click.argument("alert_id", type=ROW_ID)
 @pass_app
 def retry_cmd(app: App, alert_id: int) -> None:
     """Make failed alert ALERT_ID pending and due now."""

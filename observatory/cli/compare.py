@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from observatory.analysis.verdict import analyse
-from observatory.cli.context import App, pass_app
+from observatory.cli.context import ROW_ID, App, pass_app
 from observatory.conclude import replace_findings
 from observatory.domain import Finding, RunStatus, Verdict
 from observatory.errors import InputError
@@ -16,8 +16,8 @@ from observatory.store.evidence import load_run_data
 
 
 @click.command("compare")
-@click.argument("run_id", type=int)
-@click.option("--baseline", "baseline_id", type=int, default=None, help="Baseline run id.")
+@click.argument("run_id", type=ROW_ID)
+@click.option("--baseline", "baseline_id", type=ROW_ID, default=None, help="Baseline run id.")
 @pass_app
 def compare(app: App, run_id: int, baseline_id: int | None) -> int:
     """Compare RUN with its baseline (or --baseline) and store the findings and verdict."""

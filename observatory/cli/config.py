@@ -8,7 +8,7 @@ import click
 
 from observatory.cli.context import App, pass_app
 from observatory.durations import format_duration
-from observatory.settings import Settings, load_settings
+from observatory.settings import Settings, check_targets, load_settings
 
 
 @click.group("config")
@@ -22,6 +22,7 @@ def config_group() -> None:
 def check(app: App, file: Path | None) -> None:
     """Validate FILE (default: the active config) and print what it declares."""
     settings = load_settings(file) if file is not None else app.settings
+    check_targets(settings)
     for line in describe(settings):
         click.echo(line)
 
@@ -31,9 +32,9 @@ def describe(settings: Settings) -> list[str]:
     lines = [f"database: {database}", f"data dir: {settings.data_dir}"]
     lines.append(f"gateways: {', '.join(sorted(settings.gateways)) or '-'}")
     for name, build in sorted(settings.builds.items()):
-        source = build.pip or build.command or build.url
         lines.append(
-            f"build {name}: {build.gateway} {build.resolved_version} [{build.channel}] {source}"
+            f"build {name}: {build.gateway} {build.resolved_version} [{build.channel}] "
+            f"{build.source}"
         )
     for name, sc in sorted(settings.scenarios.items()):
         profile = sc.profile

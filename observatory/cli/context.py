@@ -8,8 +8,16 @@ import click
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from observatory.settings import Settings, load_settings
-from observatory.store.db import make_engine, session_factory
+from observatory.domain import MAX_ID
+from observatory.errors import InputError
+from observatory.settings import Settings, check_targets, load_settings
+from observatory.store.db import (
+    NOT_INITIALISED,
+    make_engine,
+    missing_sqlite_file,
+    require_schema,
+    session_factory,
+)
 
 
 class App:
@@ -19,11 +27,14 @@ class App:
         self.config_path = config_path
         self._settings: Settings | None = None
         self._engine: Engine | None = None
+        self._schema_checked = False
 
     @property
     def settings(self) -> Settings:
         if self._settings is None:
-            self._settings = load_settings(self.config_path)
+            settings = load_settings(self.config_path)
+            check_targets(settings)  # refused now, not when a run provisions
+            self._settings = settings
         return self._settings
 
     @property
@@ -34,7 +45,16 @@ class App:
 
     @property
     def sessions(self) -> sessionmaker[Session]:
+        """Sessions on a migrated database; InputError (exit 2) before ``db upgrade``."""
+        if not self._schema_checked:
+            missing = missing_sqlite_file(self.settings.db_url)
+            if missing is not None:
+                raise InputError(f"{NOT_INITIALISED} ({missing} does not exist)")
+            require_schema(self.engine)
+            self._schema_checked = True
         return session_factory(self.engine)
 
 
 pass_app = click.make_pass_decorator(App)
+
+ROW_ID = click.IntRange(1, MAX_ID)  # a run or alert id: anything else is refused by click

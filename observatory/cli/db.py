@@ -35,7 +35,11 @@ def downgrade(app: App, revision: str) -> None:
 @pass_app
 def current(app: App) -> None:
     """Print the database's current revision."""
-    click.echo(db.current_revision(app.engine) or "empty (run `observatory db upgrade`)")
+    empty = "empty (run `observatory db upgrade`)"
+    if db.missing_sqlite_file(app.settings.db_url) is not None:
+        click.echo(empty)  # connecting would leave an empty database file behind
+        return
+    click.echo(db.current_revision(app.engine) or empty)
 
 
 COMMANDS = [db_group]

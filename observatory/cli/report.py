@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from observatory.cli.context import App, pass_app
+from observatory.domain import MAX_ID
 from observatory.errors import InputError
 from observatory.report import (
     load_index_rows,
@@ -57,7 +58,7 @@ def _run_id(target: str) -> int:
         run_id = int(target)
     except ValueError:
         raise InputError(message) from None
-    if run_id < 1:
+    if not 1 <= run_id <= MAX_ID:
         raise InputError(message)
     return run_id
 

@@ -8,7 +8,8 @@ import click
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from observatory.cli.context import App, pass_app
+from observatory.cli.context import ROW_ID, App, pass_app
+from observatory.domain import RunStatus
 from observatory.store import runs as store_runs
 from observatory.store.db import transaction
 from observatory.store.tables import Build, Run
@@ -23,7 +24,12 @@ def runs_group() -> None:
 
 @runs_group.command("list")
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 10_000))
-@click.option("--status", default=None, help="Only runs with this lifecycle status.")
+@click.option(
+    "--status",
+    default=None,
+    type=click.Choice([s.value for s in RunStatus]),
+    help="Only runs with this lifecycle status.",
+)
 @click.option("--scenario", default=None, help="Only runs of this scenario.")
 @pass_app
 def list_cmd(app: App, limit: int, status: str | None, scenario: str | None) -> None:
@@ -58,7 +64,7 @@ def _why(run: Run) -> str:
 
 
 @runs_group.command("show")
-@click.argument("run_id", type=int)
+@click.argument("run_id", type=ROW_ID)
 @pass_app
 def show(app: App, run_id: int) -> None:
     """Show one run: status, verdict, progress, baseline, report."""
@@ -84,7 +90,7 @@ def show(app: App, run_id: int) -> None:
 
 
 @runs_group.command("cancel")
-@click.argument("run_id", type=int)
+@click.argument("run_id", type=ROW_ID)
 @pass_app
 def cancel(app: App, run_id: int) -> None:
     """Stop a queued or running run (in any process); its data is kept, it ends aborted."""
@@ -94,7 +100,7 @@ def cancel(app: App, run_id: int) -> None:
 
 
 @runs_group.command("exclude")
-@click.argument("run_id", type=int)
+@click.argument("run_id", type=ROW_ID)
 @click.option("--undo", is_flag=True, help="Make the run eligible as a baseline again.")
 @pass_app
 def exclude(app: App, run_id: int, undo: bool) -> None:

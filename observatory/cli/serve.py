@@ -12,7 +12,12 @@ from observatory.service.runtime import Service
 
 @click.command("serve")
 @click.option("--host", default=None, help="Bind address (default: service.host).")
-@click.option("--port", type=int, default=None, help="Port (default: service.port; 0 = any).")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    help="Port (default: service.port; 0 = any).",
+)
 @click.option("--no-worker", is_flag=True, help="Do not execute queued runs on this host.")
 @click.option("--no-scheduler", is_flag=True, help="Do not fire the configured schedules.")
 @pass_app

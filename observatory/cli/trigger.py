@@ -14,6 +14,7 @@ import os
 import socket
 import time
 from typing import Any
+from urllib.parse import urlsplit
 
 import click
 
@@ -59,6 +60,7 @@ def trigger(
     token_env: str,
 ) -> int:
     """Queue a validation of BUILD on the observatory at SERVER."""
+    _check_server(server)
     timeout_s = _duration("--timeout", timeout)
     poll_s = _duration("--poll", poll)
     token = os.environ.get(token_env, "").strip() or None
@@ -69,6 +71,15 @@ def trigger(
         if not wait:
             return int(ExitCode.OK)
         return _wait(client, submitted.validation_id, timeout_s, poll_s)
+
+
+def _check_server(server: str) -> None:
+    parts = urlsplit(server)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InputError(
+            "--server: not a URL; accepted: http://HOST[:PORT] or https://HOST[:PORT], "
+            "e.g. http://observatory:8700"
+        )
 
 
 def _duration(option: str, text: str) -> float:

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from observatory.service import pages, problems
+from observatory.service import login, pages, problems
 from observatory.service.api import api_router
 from observatory.service.api.health import healthz
+from observatory.service.limits import BodyLimit
 from observatory.service.schemas import ValidationBody
+from observatory.service.sessions import LoginSessions
 from observatory.service.state import ServiceState
 
 DESCRIPTION = """Release validation for LLM gateways.
@@ -31,9 +33,12 @@ def create_app(state: ServiceState) -> FastAPI:
     )
     app.state.service = state
     problems.install(app, accepted_body_fields=sorted(ValidationBody.model_fields))
+    app.add_middleware(BodyLimit)
     app.include_router(api_router())
     # Also at the root, where load balancers and probes look for it.
     app.add_api_route("/healthz", healthz, methods=["GET"], include_in_schema=False)
+    app.state.logins = LoginSessions()
+    app.include_router(login.router)
     app.include_router(pages.router)
     pages.mount_static(app)
     return app

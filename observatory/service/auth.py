@@ -1,5 +1,8 @@
 """Bearer-token auth: writes always, reads when ``service.read_auth`` is on.
 
+Reads also accept a browser session (``sessions``, opened by the login page); writes only
+ever accept the bearer header.
+
 The token is compared in constant time (``hmac.compare_digest`` over SHA-256 digests, so
 not even the length of the configured token leaks through timing). With no token
 configured, writes are refused outright: an open write API would let anyone queue load.
@@ -13,6 +16,7 @@ import hmac
 from fastapi import Request
 
 from observatory.service.problems import ApiError
+from observatory.service.sessions import logged_in
 from observatory.service.state import ServiceState
 
 WRITES_DISABLED = (
@@ -37,8 +41,11 @@ def require_write(request: Request) -> None:
 def require_read(request: Request) -> None:
     """Dependency of every read endpoint: a no-op unless ``service.read_auth`` is on."""
     state = state_of(request)
-    if state.settings.service.read_auth:
-        _check(request, state, WRITES_DISABLED.replace("writes are", "reads (read_auth) are"))
+    if not state.settings.service.read_auth:
+        return
+    if "authorization" not in request.headers and logged_in(request):
+        return
+    _check(request, state, WRITES_DISABLED.replace("writes are", "reads (read_auth) are"))
 
 
 def _check(request: Request, state: ServiceState, disabled: str) -> None:
@@ -49,7 +56,12 @@ def _check(request: Request, state: ServiceState, disabled: str) -> None:
     if not header:
         raise ApiError(401, "missing 'Authorization: Bearer <token>' header", headers=CHALLENGE)
     scheme, _, given = header.partition(" ")
-    if scheme.lower() != "bearer" or not token_matches(given.strip(), token.get_secret_value()):
+    given = given.strip()
+    if (
+        scheme.lower() != "bearer"
+        or not given
+        or not token_matches(given, token.get_secret_value())
+    ):
         raise ApiError(401, "invalid API token", headers=CHALLENGE)
 
 

@@ -24,8 +24,11 @@ from observatory.report.format import duration
 from observatory.report.index import HISTORY_DIR, scenario_slug
 from observatory.report.render import environment
 from observatory.service import queries
-from observatory.service.auth import require_read, state_of
+from observatory.service.auth import state_of
+from observatory.service.login import require_page_read
 from observatory.service.problems import ApiError, error_body
+from observatory.service.schemas import RowId
+from observatory.service.sessions import logged_in
 from observatory.service.state import ServiceState
 from observatory.service.views import report_file, reports_dir
 from observatory.store import queue
@@ -34,7 +37,7 @@ from observatory.store.tables import Build, Run
 
 REFRESH_S = 5
 RECENT = 50
-router = APIRouter(include_in_schema=False, dependencies=[Depends(require_read)])
+router = APIRouter(include_in_schema=False, dependencies=[Depends(require_page_read)])
 
 
 class ReadProtectedFiles(StaticFiles):
@@ -46,7 +49,7 @@ class ReadProtectedFiles(StaticFiles):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             try:
-                require_read(Request(scope))
+                require_page_read(Request(scope))
             except ApiError as exc:
                 body = error_body(exc.message)
                 await JSONResponse(body, exc.status, headers=exc.headers)(scope, receive, send)
@@ -82,6 +85,7 @@ def live_index(request: Request) -> HTMLResponse:
             ],
             static="/static",
             refresh_s=REFRESH_S,
+            logged_in=logged_in(request),
             generated_at=datetime.now(UTC),
         )
     )
@@ -154,7 +158,7 @@ def index_alias() -> RedirectResponse:
 
 @router.get("/runs/{run_id}/report")
 @router.get("/runs/{run_id}/index.html")
-def run_report(run_id: int, request: Request) -> Response:
+def run_report(run_id: RowId, request: Request) -> Response:
     """The run's static report page, or a 404 page saying where the run is."""
     state = state_of(request)
     page = report_file(state.settings, run_id)
@@ -164,7 +168,7 @@ def run_report(run_id: int, request: Request) -> Response:
 
 
 @router.get("/runs/{run_id}/windows.csv")
-def run_windows(run_id: int, request: Request) -> Response:
+def run_windows(run_id: RowId, request: Request) -> Response:
     """Every stored window of the run (written with its report)."""
     state = state_of(request)
     path = report_file(state.settings, run_id, "windows.csv")

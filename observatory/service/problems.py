@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from observatory.errors import InputError, NotFoundError, ObservatoryError
 
 log = logging.getLogger(__name__)
+UNPARSABLE_BODY = "There was an error parsing the body"
 
 
 class ApiError(Exception):
@@ -44,8 +45,10 @@ def error_body(message: str, fields: Sequence[dict[str, str]] = (), **extra: Any
     return {"error": {"message": message, "fields": list(fields), **extra}}
 
 
-def _field_name(loc: Sequence[Any]) -> str:
-    parts = [str(p) for p in loc]
+def _field_name(error: dict[str, Any]) -> str:
+    if error["type"] == "json_invalid":
+        return "body"  # its location holds a byte offset, not a field
+    parts = [str(p) for p in error["loc"]]
     if parts and parts[0] in ("body", "query", "path"):
         parts = parts[1:] or parts
     return ".".join(parts)
@@ -56,14 +59,15 @@ def _field_message(error: dict[str, Any], accepted: Sequence[str]) -> str:
         return f"unknown field; accepted: {', '.join(accepted)}" if accepted else "unknown field"
     if error["type"] == "missing":
         return "required"
+    if error["type"] == "json_invalid":
+        offset = error["loc"][-1] if error["loc"] else "?"
+        detail = error.get("ctx", {}).get("error", "")
+        return f"invalid JSON at position {offset}" + (f" ({detail})" if detail else "")
     return str(error["msg"]).removeprefix("Value error, ")
 
 
 def validation_fields(exc: RequestValidationError, accepted: Sequence[str]) -> list[dict[str, str]]:
-    return [
-        {"field": _field_name(e["loc"]), "message": _field_message(e, accepted)}
-        for e in exc.errors()
-    ]
+    return [{"field": _field_name(e), "message": _field_message(e, accepted)} for e in exc.errors()]
 
 
 def install(app: FastAPI, accepted_body_fields: Sequence[str]) -> None:
@@ -78,11 +82,16 @@ def install(app: FastAPI, accepted_body_fields: Sequence[str]) -> None:
         assert isinstance(exc, RequestValidationError)
         fields = validation_fields(exc, accepted_body_fields)
         summary = "; ".join(f"{f['field']}: {f['message']}" for f in fields)
-        return JSONResponse(error_body(f"invalid request: {summary}", fields), status_code=422)
+        malformed = any(e["type"] == "json_invalid" for e in exc.errors())
+        body = error_body(f"invalid request: {summary}", fields)
+        return JSONResponse(body, status_code=400 if malformed else 422)
 
     async def on_http(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
         headers = getattr(exc, "headers", None)
+        if exc.detail == UNPARSABLE_BODY:  # FastAPI's words for a body that is not UTF-8
+            fields = [{"field": "body", "message": "not JSON text in UTF-8"}]
+            return JSONResponse(error_body("body: not JSON text in UTF-8", fields), 400)
         return JSONResponse(error_body(str(exc.detail)), exc.status_code, headers=headers)
 
     async def on_observatory(_: Request, exc: Exception) -> JSONResponse:

@@ -9,10 +9,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
+from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
 
+from observatory.domain import MAX_ID
 from observatory.durations import parse_duration
 from observatory.errors import InputError
+
+RowId = Annotated[int, Path(ge=1, le=MAX_ID, description="A run or validation id.")]
 
 
 class ValidationBody(BaseModel):

@@ -45,7 +45,7 @@ def _provision(spec: BuildSettings) -> tuple[str, str]:
         return "pip", spec.pip
     if spec.command is not None:
         return "command", spec.command
-    return "url", spec.url or ""
+    return "url", spec.source  # credentials redacted: the real URL stays in the config
 
 
 def list_builds(session: Session) -> Sequence[Build]:

@@ -8,12 +8,15 @@ from pathlib import Path
 from typing import Any
 
 from alembic.config import Config
+from alembic.util import CommandError
 from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from alembic import command
-from observatory.errors import StoreError
+from observatory.errors import InputError, StoreError
+
+NOT_INITIALISED = "database not initialised: run `observatory db upgrade` first"
 
 ALEMBIC_DIR = Path(__file__).resolve().parent.parent.parent / "alembic"
 
@@ -74,6 +77,8 @@ def _alembic_config(engine: Engine) -> Config:
 def upgrade(engine: Engine, revision: str = "head") -> None:
     try:
         command.upgrade(_alembic_config(engine), revision)
+    except CommandError as exc:
+        raise _bad_revision(revision, exc) from None
     except SQLAlchemyError as exc:
         raise StoreError(f"migration to {revision!r} failed: {_first_line(exc)}") from exc
 
@@ -81,16 +86,42 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 def downgrade(engine: Engine, revision: str) -> None:
     try:
         command.downgrade(_alembic_config(engine), revision)
+    except CommandError as exc:
+        raise _bad_revision(revision, exc) from None
     except SQLAlchemyError as exc:
         raise StoreError(f"downgrade to {revision!r} failed: {_first_line(exc)}") from exc
 
 
+def _bad_revision(revision: str, exc: CommandError) -> InputError:
+    return InputError(
+        f"revision {revision!r}: {exc}; accepted: head, base, or a revision id "
+        "(`observatory db current` prints the current one)"
+    )
+
+
 def current_revision(engine: Engine) -> str | None:
-    with engine.connect() as conn:
-        if not inspect(conn).has_table("alembic_version"):
-            return None
-        row = conn.exec_driver_sql("SELECT version_num FROM alembic_version").first()
-        return None if row is None else str(row[0])
+    try:
+        with engine.connect() as conn:
+            if not inspect(conn).has_table("alembic_version"):
+                return None
+            row = conn.exec_driver_sql("SELECT version_num FROM alembic_version").first()
+            return None if row is None else str(row[0])
+    except SQLAlchemyError as exc:
+        raise StoreError(f"database error: {type(exc).__name__}: {_first_line(exc)}") from exc
+
+
+def missing_sqlite_file(url: str) -> Path | None:
+    """The SQLite file ``url`` names when it does not exist yet (connecting would create it)."""
+    if not url.startswith("sqlite:///"):
+        return None
+    path = Path(url.removeprefix("sqlite:///"))
+    return None if path.is_file() else path
+
+
+def require_schema(engine: Engine) -> None:
+    """Raise InputError when the database has no schema yet (``db upgrade`` never ran)."""
+    if current_revision(engine) is None:
+        raise InputError(NOT_INITIALISED)
 
 
 def safe_url(engine: Engine) -> str:

@@ -8,13 +8,13 @@ from datetime import timedelta
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from observatory.domain import RunStatus
+from observatory.domain import MAX_ID, RunStatus
 from observatory.errors import NotFoundError
 from observatory.store.tables import Run, utcnow
 
 
 def get_run(session: Session, run_id: int) -> Run:
-    run = session.get(Run, run_id)
+    run = session.get(Run, run_id) if 1 <= run_id <= MAX_ID else None
     if run is None:
         raise NotFoundError(f"unknown run {run_id}")
     return run

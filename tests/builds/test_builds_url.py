@@ -123,3 +123,14 @@ def test_without_metrics_every_field_is_unavailable(
     assert sample.role == "gateway"
     values = (sample.rss_mb, sample.uss_mb, sample.cpu_percent, sample.threads, sample.fds)
     assert values == (None,) * 5
+
+
+def test_url_credentials_stay_out_of_errors(make_settings: Make, tmp_path: Path) -> None:
+    port = free_port()  # nothing listens there
+    with pytest.raises(BuildError) as unreachable:
+        _attach(make_settings(url=f"http://ops:S3CRET@127.0.0.1:{port}"), tmp_path)
+    assert f"http://<redacted>@127.0.0.1:{port}" in str(unreachable.value)
+    assert "S3CRET" not in str(unreachable.value)
+    with pytest.raises(ForbiddenTargetError) as forbidden:
+        _attach(make_settings(url="http://ops:S3CRET@10.1.2.3:4000"), tmp_path)
+    assert "S3CRET" not in str(forbidden.value)

@@ -80,7 +80,7 @@ def test_an_exact_version_of_the_gateway_package_is_accepted(
 
 
 BAD = [
-    ({"build": "nope"}, 400, "build", "unknown build 'nope'"),
+    ({"build": "nope"}, 400, "build", "unknown build (value not shown); give a configured"),
     ({"build": "litellm==1.*"}, 400, "build", "ranges are refused"),
     ({"build": f"litellm=={REFUSED}"}, 400, "build", "compromised release"),
     ({"build": "requests==2.31.0"}, 400, "build", "accepted: litellm"),
@@ -152,9 +152,10 @@ def test_read_auth_protects_reads_but_not_healthz(
     with server.client(None) as anonymous, server.client() as authorised:
         assert anonymous.get("/api/v1/runs").status_code == 401
         assert anonymous.get("/api/v1/queue").status_code == 401
-        assert anonymous.get("/").status_code == 401
-        assert anonymous.get("/runs/1/report").status_code == 401
-        assert anonymous.get("/reports/static/report.css").status_code == 401
+        for page in ("/", "/runs/1/report", "/reports/static/report.css"):
+            sent_to_login = anonymous.get(page)  # a browser is sent to the login form
+            assert sent_to_login.status_code == 303
+            assert sent_to_login.headers["location"].startswith("/login?next=%2F")
         assert authorised.get("/api/v1/runs").status_code == 200
         assert authorised.get("/").status_code == 200
         assert authorised.get("/reports/static/report.css").status_code == 200
@@ -327,3 +328,37 @@ def test_openapi_documents_the_api(server: Server) -> None:
         assert path in spec["paths"], path
     body = spec["components"]["schemas"]["ValidationBody"]
     assert body["additionalProperties"] is False
+
+
+def test_extras_come_from_the_gateway_and_duplicates_use_the_canonical_version(
+    server: Server, sessions: sessionmaker[Session]
+) -> None:
+    first = _post(server, {"build": "litellm==1.81.16", "scenarios": ["chat"]})
+    assert first.status_code == 202, first.text
+    same = _post(server, {"build": "litellm[proxy]==1.81.16", "scenarios": ["chat"]})
+    assert same.status_code == 409, "the gateway's own extras name the same build"
+    chosen = _post(server, {"build": "litellm[proxy,zzz]==1.81.16", "scenarios": ["chat"]})
+    assert chosen.status_code == 400
+    assert [f["field"] for f in chosen.json()["error"]["fields"]] == ["build"]
+    assert "extras come from the config of gateway 'litellm'" in chosen.text
+    with transaction(sessions) as session:
+        versions = session.scalars(select(Build.provision).where(Build.version == "1.81.16"))
+        assert list(versions) == ["litellm[proxy]==1.81.16"]
+    assert _count(sessions, Validation) == 1
+
+
+def test_url_build_credentials_are_never_stored(
+    serve: Callable[[Settings], Server],
+    make_settings: MakeSettings,
+    sessions: sessionmaker[Session],
+) -> None:
+    url_build = "builds:\n  edge: {gateway: litellm, url: 'http://ops:S3CRET@127.0.0.1:4000'}\n"
+    settings = make_settings(extra=url_build, env={"OBSERVATORY_SERVICE__API_TOKEN": TOKEN})
+    server = serve(settings)
+    response = _post(server, {"build": "edge", "scenarios": ["chat"], "baseline": "none"})
+    assert response.status_code == 202, response.text
+    with transaction(sessions) as session:
+        build = session.scalar(select(Build).where(Build.name == "edge"))
+        assert build is not None
+        assert build.provision == "http://<redacted>@127.0.0.1:4000"
+    assert settings.builds["edge"].url == "http://ops:S3CRET@127.0.0.1:4000", "kept in memory"

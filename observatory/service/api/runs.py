@@ -10,7 +10,7 @@ from observatory.domain import RunStatus, Verdict
 from observatory.service import queries
 from observatory.service.auth import require_read, require_write, state_of
 from observatory.service.problems import ApiError
-from observatory.service.schemas import CancelResult, QueuedRun, QueueView, RunView
+from observatory.service.schemas import CancelResult, QueuedRun, QueueView, RowId, RunView
 from observatory.service.views import run_view
 from observatory.store import queue
 from observatory.store import runs as store_runs
@@ -21,9 +21,7 @@ router = APIRouter(tags=["runs"])
 
 def _one_of(field: str, value: str | None, accepted: list[str]) -> str | None:
     if value is not None and value not in accepted:
-        raise ApiError(
-            400, f"{field}: {value!r} is not accepted; accepted: {', '.join(accepted)}", [field]
-        )
+        raise ApiError(400, f"{field}: not accepted; accepted: {', '.join(accepted)}", [field])
     return value
 
 
@@ -53,7 +51,7 @@ def list_runs(
     dependencies=[Depends(require_read)],
     responses={404: {"description": "Unknown run."}},
 )
-def get_run(run_id: int, request: Request) -> RunView:
+def get_run(run_id: RowId, request: Request) -> RunView:
     """Live status: status, verdict, progress (updated every second while running), report URL."""
     state = state_of(request)
     with transaction(state.sessions) as session:
@@ -87,7 +85,7 @@ def get_queue(request: Request) -> QueueView:
     dependencies=[Depends(require_write)],
     responses={404: {"description": "Unknown run."}},
 )
-def cancel_run(run_id: int, request: Request) -> CancelResult:
+def cancel_run(run_id: RowId, request: Request) -> CancelResult:
     """A queued run ends at once; a running one is stopped by its worker within seconds."""
     state = state_of(request)
     with transaction(state.sessions) as session:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -11,7 +12,13 @@ from observatory.errors import InputError
 from observatory.service import queries
 from observatory.service.auth import require_read, require_write, state_of
 from observatory.service.problems import ApiError
-from observatory.service.schemas import RunRef, ValidationBody, ValidationCreated, ValidationView
+from observatory.service.schemas import (
+    RowId,
+    RunRef,
+    ValidationBody,
+    ValidationCreated,
+    ValidationView,
+)
 from observatory.service.state import ServiceState
 from observatory.service.views import base_url, validation_view
 from observatory.settings import Settings
@@ -66,7 +73,7 @@ def _resolve_build(settings: Settings, text: str) -> str:
     try:
         name, _ = resolve_build(settings, text)
     except InputError as exc:
-        raise ApiError(400, f"build: {exc}", ["build"]) from None
+        raise ApiError(400, f"build: {hidden(str(exc), text)}", ["build"]) from None
     return name
 
 
@@ -91,17 +98,28 @@ def _plan(state: ServiceState, wanted: ValidationRequest, build_name: str) -> Pl
         try:
             return plan(session, state.settings, wanted, state.host_fingerprint)
         except InputError as exc:
-            raise _planning_error(str(exc)) from None
+            raise _planning_error(hidden(str(exc), wanted.baseline)) from None
 
 
 def _planning_error(message: str) -> ApiError:
     """Name the body field of a planning error (build and scenarios were checked before)."""
-    for field in ("duration", "baseline", "scenarios", "build"):
+    for field in ("duration", "baseline", "scenarios", "build", "tag", "requester"):
         if message.startswith(f"{field}:"):
             return ApiError(400, message, [field])
     if message.startswith("unknown run"):
         return ApiError(400, f"baseline: {message}", ["baseline"])
     return ApiError(400, message)
+
+
+def hidden(message: str, value: str) -> str:
+    """``message`` without the value the caller sent, nor any quoted part of it (it may be a
+    token pasted by mistake)."""
+
+    def hide(match: re.Match[str]) -> str:
+        quoted = match.group(1)
+        return "(value not shown)" if quoted and quoted.lower() in value.lower() else match[0]
+
+    return re.sub(r"'([^']*)'", hide, message.replace(repr(value), "(value not shown)"))
 
 
 def _created(state: ServiceState, planned: Plan) -> ValidationCreated:
@@ -150,7 +168,7 @@ def list_validations(
     dependencies=[Depends(require_read)],
     responses={404: {"description": "Unknown validation."}},
 )
-def get_validation(validation_id: int, request: Request) -> ValidationView:
+def get_validation(validation_id: RowId, request: Request) -> ValidationView:
     """One validation with its runs; ``exit_code`` follows the project convention."""
     state = state_of(request)
     with transaction(state.sessions) as session:
