@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -36,8 +36,10 @@ from observatory.markers import marking
 from observatory.neighbours import NeighbourProbe
 from observatory.phases import PhaseDriver, default_factory
 from observatory.settings import Settings, UpstreamSettings
+from observatory.store import queue
 from observatory.store import runs as store_runs
 from observatory.store.db import transaction
+from observatory.store.queue import LostRunError
 from observatory.store.tables import Build, Run, utcnow
 from observatory.together import Together
 from observatory.upstream.server import UpstreamServer
@@ -83,16 +85,13 @@ class Outcome:
     report_path: Path | None
 
 
-class LeaseLostError(ObservatoryError):
-    """Our claim on the run expired and recovery gave it to someone else."""
-
-
 @dataclass
 class _End:
     status: RunStatus = RunStatus.DONE
     reason: str = "completed"
     crash: str | None = None
     early_verdict: bool = False  # an early abort that is itself a regression
+    lost: bool = False  # the run is no longer ours: whoever holds it now ends it
 
 
 def execute_run(run_id: int, ctx: RunContext) -> Outcome:
@@ -128,9 +127,9 @@ def _measured(run_id: int, ctx: RunContext) -> _End:
     try:
         with marking(run_id, ctx.worker):
             end = _measure(run_id, ctx, run_dir, ingest)
-    except LeaseLostError as exc:
+    except LostRunError as exc:
         log.warning("%s; stopping without a verdict", exc)
-        end = _End(RunStatus.INTERRUPTED, str(exc))  # the windows are still ours to keep
+        end = _End(RunStatus.INTERRUPTED, str(exc), lost=True)  # the windows are kept
     except ObservatoryError as exc:
         log.error("run %s failed: %s", run_id, exc)
         end = _End(RunStatus.ERROR, f"observatory error: {exc}")
@@ -141,10 +140,20 @@ def _measured(run_id: int, ctx: RunContext) -> _End:
 
 
 def _finish(run_id: int, ctx: RunContext, end: _End) -> Outcome:
-    if end.status == RunStatus.INTERRUPTED:  # the run now belongs to whoever took it back
-        return Outcome(run_id, RunStatus.INTERRUPTED, None, end.reason, None)
+    if end.lost:  # the run now belongs to whoever took it back (or it ended meanwhile)
+        return _lost(run_id, ctx, end.reason)
     return conclude_run(run_id, ctx.settings, ctx.sessions, end.status, end.reason, end.crash,
-                        early_verdict=end.early_verdict, run_dir=_run_dir(ctx, run_id))  # fmt: skip
+                        owner=ctx.worker, early_verdict=end.early_verdict,
+                        run_dir=_run_dir(ctx, run_id))  # fmt: skip
+
+
+def _lost(run_id: int, ctx: RunContext, reason: str) -> Outcome:
+    """The outcome of a run we lost: its own end if it has one (e.g. cancelled), else ours."""
+    with transaction(ctx.sessions) as session:
+        run = store_runs.get_run(session, run_id)
+        status, verdict = RunStatus(run.status), run.verdict
+    return Outcome(run_id, status if status.finished else RunStatus.INTERRUPTED, verdict, reason,
+                   None)  # fmt: skip
 
 
 def _run_dir(ctx: RunContext, run_id: int) -> Path:
@@ -198,15 +207,12 @@ def _upstream(settings: Settings, run_id: int, together: Together | None) -> Ups
 
 
 def _begin(run_id: int, ctx: RunContext) -> tuple[Run, Build]:
+    """Provisioning, if the run is still ours (or queued for nobody); ``LostRunError`` if not."""
     with transaction(ctx.sessions) as session:
+        if not queue.begin(session, run_id, ctx.worker, ctx.settings.service.lease):
+            now = queue.holder(session, run_id)
+            raise LostRunError(f"run {run_id} was not begun: it is {now}")
         run = store_runs.get_run(session, run_id)
-        if RunStatus(run.status).finished:
-            raise ObservatoryError(f"run {run_id} already ended with status {run.status}")
-        run.status = RunStatus.PROVISIONING
-        run.claimed_by = run.claimed_by or ctx.worker
-        if run.claimed_by != ctx.worker:
-            raise LeaseLostError(f"run {run_id} is claimed by {run.claimed_by}, not by us")
-        _extend_lease(run, ctx.settings)
         build = session.get(Build, run.build_id)
         assert build is not None
         session.expunge_all()
@@ -215,18 +221,25 @@ def _begin(run_id: int, ctx: RunContext) -> tuple[Run, Build]:
 
 
 def _mark_running(run_id: int, ctx: RunContext, gateway: RunningGateway, upstream: str) -> datetime:
+    """Running, only if the run is still ours and provisioning (a cancel or recovery wins)."""
     started = ctx.together.start() if ctx.together else utcnow()
+    environment = {
+        "host": host_facts(),
+        "gateway": gateway.fingerprint(),
+        "upstream": upstream,
+        "load_cpu_affinity": ctx.settings.load.cpu_affinity,
+        **({"side_by_side": list(ctx.together.run_ids)} if ctx.together else {}),
+    }
     with transaction(ctx.sessions) as session:
-        run = store_runs.get_run(session, run_id)
-        run.status = RunStatus.RUNNING
-        run.started_at = started
-        run.environment = {
-            "host": host_facts(),
-            "gateway": gateway.fingerprint(),
-            "upstream": upstream,
-            "load_cpu_affinity": ctx.settings.load.cpu_affinity,
-            **({"side_by_side": list(ctx.together.run_ids)} if ctx.together else {}),
-        }
+        queue.require(
+            session,
+            run_id,
+            ctx.worker,
+            (RunStatus.PROVISIONING,),
+            status=RunStatus.RUNNING,
+            started_at=started,
+            environment=environment,
+        )
     return started
 
 
@@ -304,16 +317,10 @@ def _heartbeat(
             session, run.id, ctx.worker, ctx.settings.service.lease, published
         )
     if cancelled is None:
-        raise LeaseLostError(f"run {run.id}: the lease was lost; another worker took it back")
+        raise LostRunError(f"run {run.id}: the lease was lost; another worker took it back")
     if ctx.on_progress is not None:
         ctx.on_progress(progress)
     return cancelled
-
-
-def _extend_lease(run: Run, settings: Settings) -> None:
-    now = utcnow()
-    run.heartbeat_at = now
-    run.lease_until = now + timedelta(seconds=settings.service.lease)
 
 
 def _report(ctx: RunContext, run: Run, status: RunStatus, elapsed: float) -> None:
