@@ -28,7 +28,7 @@ from observatory.store import runs as store_runs
 from observatory.store.db import transaction
 from observatory.store.tables import AlertRow, Run, utcnow
 from observatory.validation import ValidationRequest, plan
-from tests.service.conftest import HOST_FP
+from tests.service.conftest import HOST_FP, Server
 
 
 def _queued(sessions: sessionmaker[Session], settings: Settings, tag: str = "v1") -> int:
@@ -200,3 +200,22 @@ def test_a_clock_step_does_not_kill_a_live_owner(
     monkeypatch.setattr("psutil._pslinux.boot_time", lambda: stepped)
     assert not me.is_dead(), "a live process stays alive when the clock steps"
     assert me.is_this_process()
+
+
+def test_a_queued_run_no_worker_here_will_claim_says_why(
+    sessions: sessionmaker[Session], settings: Settings, server: Server
+) -> None:
+    request = ValidationRequest(
+        build="cand", scenarios=("chat",), source=TriggerSource.API, tag="x", baseline="none"
+    )
+    with transaction(sessions) as session:  # planned before the host changed
+        run_id = plan(session, settings, request, "fingerprint-before").run_ids[0]
+    with server.client() as client:
+        body = client.get(f"/api/v1/runs/{run_id}").json()
+        queued = client.get("/api/v1/queue").json()["queued"][0]["run"]
+        page = client.get("/").text
+    reason = body["waiting_reason"]
+    assert reason is not None
+    assert f"fingerprint fingerprint-, but this host's is {HOST_FP}" in reason
+    assert queued["waiting_reason"] == reason
+    assert "only a worker on a host like the one that planned it" in page
