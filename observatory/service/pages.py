@@ -113,9 +113,7 @@ def _running_row(run: Run, build: Build) -> dict[str, Any]:
     }
 
 
-def _queued_row(
-    index: int, run: Run, build: Build, waits: int | None, host: str
-) -> dict[str, Any]:
+def _queued_row(index: int, run: Run, build: Build, waits: int | None, host: str) -> dict[str, Any]:
     return {
         "position": index + 1,
         "id": run.id,
