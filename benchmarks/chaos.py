@@ -206,7 +206,7 @@ def _kill_marked(workdir: Path) -> None:
 def kill9(chaos: Chaos) -> list[int]:
     service = chaos.start("kill9")
     run_id = chaos.queue(service, "kill9")
-    wait_for(lambda: chaos.running_with_windows(run_id), 60, "run did not start")
+    wait_for(lambda: chaos.running_with_windows(run_id), 90, "run did not start")
     service.proc.kill()  # kill -9: no clean-up at all
     service.proc.wait(10)
     chaos.start("kill9-restarted")
@@ -216,7 +216,7 @@ def kill9(chaos: Chaos) -> list[int]:
 def pg_restart(chaos: Chaos) -> list[int]:
     service = chaos.start("pg")
     run_id = chaos.queue(service, "pg")
-    wait_for(lambda: chaos.running_with_windows(run_id), 60, "run did not start")
+    wait_for(lambda: chaos.running_with_windows(run_id), 90, "run did not start")
     cluster = sorted(os.listdir("/etc/postgresql"))[-1]
     subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", cluster, "main", "restart"],
                    check=True, timeout=60)  # fmt: skip
@@ -234,7 +234,7 @@ def slack(chaos: Chaos) -> list[int]:
 def gateway(chaos: Chaos) -> list[int]:
     service = chaos.start("gateway")
     run_id = chaos.queue(service, "gateway")
-    wait_for(lambda: chaos.running_with_windows(run_id), 60, "run did not start")
+    wait_for(lambda: chaos.running_with_windows(run_id), 90, "run did not start")
     for process in psutil.process_iter():
         with contextlib.suppress(psutil.Error):
             marked = process.environ().get("OBSERVATORY_RUN_ID") == str(run_id)
@@ -249,15 +249,24 @@ def two(chaos: Chaos) -> list[int]:
 
 
 def cancel(chaos: Chaos) -> list[int]:
+    """Cancels around the claim: with the slot free (the claim follows the queueing at
+    once), then three runs queued back to back and cancelled newest first (one claimed)."""
     service = chaos.start("cancel")
-    ids = []
-    for attempt in range(6):
-        run_id = chaos.queue(service, f"cancel-{attempt}")
-        time.sleep(attempt * 0.15)  # from before the claim to just after it
-        with service.client() as client:
-            client.post(f"/api/v1/runs/{run_id}/cancel", timeout=30).raise_for_status()
-        ids.append(run_id)
-    return ids
+    ids: list[int] = []
+    for delay in (0.0, 0.05, 0.2):
+        ids.append(chaos.queue(service, f"cancel-{delay}"))
+        time.sleep(delay)
+        _cancel(service, ids[-1])
+        wait_for(lambda: chaos.ended(ids), 60, f"run {ids[-1]} did not end after its cancel")
+    burst = [chaos.queue(service, f"cancel-burst-{i}") for i in range(3)]
+    for run_id in reversed(burst):
+        _cancel(service, run_id)
+    return ids + burst
+
+
+def _cancel(service: Service, run_id: int) -> None:
+    with service.client() as client:
+        client.post(f"/api/v1/runs/{run_id}/cancel", timeout=30).raise_for_status()
 
 
 SCENARIOS: dict[str, Callable[[Chaos], list[int]]] = {
