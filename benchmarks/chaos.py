@@ -10,11 +10,13 @@ counts:
   stand-in), and duplicates (a run's alert acknowledged more than once);
 - stuck runs (not ended when the scenario's time is up) and ended runs without a reason.
 
-Scenarios: kill9 (kill -9 of the service mid-run, then a restart), slack (429, then 500,
-then a timeout before Slack acknowledges), gateway (the gateway killed mid-run), two (two
-services on one database), cancel (cancels racing the claim), pg_restart (the Postgres
-cluster restarted mid-run; only with --pg-restart, as it disturbs every other user of that
-server). Target: 0 lost, 0 duplicated, 0 stuck, every run ended with a reason.
+Scenarios: kill9 (kill -9 of the service mid-run, then a restart), db_outage (the
+scratch database drops every connection and refuses new ones for a few seconds), slack
+(429, then 500, then a timeout before Slack acknowledges), gateway (the gateway killed
+mid-run), two (two services on one database), cancel (cancels racing the claim),
+pg_restart (the Postgres cluster restarted mid-run; only with --pg-restart, as it disturbs
+every other user of that server). Target: 0 lost, 0 duplicated, 0 stuck, every run ended
+with a reason.
 
     python benchmarks/chaos.py [SCENARIO ...] [--pg-restart]
 """
@@ -25,6 +27,7 @@ import argparse
 import contextlib
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -40,6 +43,7 @@ import httpx
 import psutil
 import psycopg
 from sqlalchemy import Engine, create_engine, func, select
+from sqlalchemy.exc import OperationalError
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -53,6 +57,8 @@ PG_ADMIN = os.environ.get("OBSERVATORY_CHAOS_PG", "postgresql://postgres@127.0.0
 TOY = ROOT / "tests" / "fixtures" / "toy_gateway.py"
 TOKEN = "chaos-" + uuid.uuid4().hex
 SCENARIO_S = 150.0  # the most one scenario may take before its runs count as stuck
+LOGS = Path(tempfile.gettempdir()) / "observatory-chaos-logs"
+OUTAGE_S = 4.0  # how long db_outage keeps the database away
 
 CONFIG = f"""
 data_dir: DATA
@@ -182,8 +188,9 @@ def _listening(service: Service) -> bool:
 def wait_for(check: Callable[[], bool], timeout: float, what: str = "") -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if check():
-            return True
+        with contextlib.suppress(OperationalError):  # the database is away (db_outage)
+            if check():
+                return True
         time.sleep(0.3)
     if what:
         print(f"  timed out: {what}", flush=True)
@@ -220,6 +227,22 @@ def pg_restart(chaos: Chaos) -> list[int]:
     cluster = sorted(os.listdir("/etc/postgresql"))[-1]
     subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", cluster, "main", "restart"],
                    check=True, timeout=60)  # fmt: skip
+    return [run_id]
+
+
+def db_outage(chaos: Chaos) -> list[int]:
+    """The scratch database refuses connections and drops every session for a few seconds
+    (what a restart does to its clients), without disturbing the server's other users."""
+    service = chaos.start("db")
+    run_id = chaos.queue(service, "db")
+    wait_for(lambda: chaos.running_with_windows(run_id), 90, "run did not start")
+    name = chaos.db_url.rsplit("/", 1)[1]
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+        conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+                     (name,))  # fmt: skip
+        time.sleep(OUTAGE_S)
+        conn.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
     return [run_id]
 
 
@@ -271,6 +294,7 @@ def _cancel(service: Service, run_id: int) -> None:
 
 SCENARIOS: dict[str, Callable[[Chaos], list[int]]] = {
     "kill9": kill9,
+    "db_outage": db_outage,
     "slack": slack,
     "gateway": gateway,
     "two": two,
@@ -356,7 +380,7 @@ def run_scenario(name: str, db_url: str, slack_fake: FakeSlack) -> Tally:
         workdir = Path(tmp)
         text = CONFIG.replace("DATA", str(workdir / "data")).replace("HOOK", slack_fake.webhook_url)
         (workdir / "observatory.yaml").write_text(text)
-        engine = create_engine(db_url)
+        engine = create_engine(db_url, pool_pre_ping=True)
         chaos = Chaos(db_url, engine, workdir, slack_fake)
         started = time.monotonic()
         try:
@@ -365,6 +389,15 @@ def run_scenario(name: str, db_url: str, slack_fake: FakeSlack) -> Tally:
         finally:
             chaos.stop_all()
             engine.dispose()
+            _keep_logs(workdir, name)
+
+
+def _keep_logs(workdir: Path, name: str) -> None:
+    """The services' logs outlive the scenario's directory: LOGS/<scenario>/."""
+    kept = LOGS / name
+    kept.mkdir(parents=True, exist_ok=True)
+    for log in workdir.glob("*.log"):
+        shutil.copy(log, kept / log.name)
 
 
 def print_table(tallies: list[Tally]) -> None:

@@ -18,7 +18,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -27,7 +27,7 @@ from observatory.builds.sampler import ResourceSampler
 from observatory.conclude import conclude_run
 from observatory.domain import ResourceSample, RunStatus
 from observatory.environment import host_facts
-from observatory.errors import ObservatoryError
+from observatory.errors import ObservatoryError, StoreError
 from observatory.faults.redis_gateway import with_redis
 from observatory.faults.redis_server import run_redis
 from observatory.ingest import SpoolIngest
@@ -47,6 +47,7 @@ from observatory.validation import resolve_build
 from observatory.watchdog import ErrorRateWatch
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 TICK_S = 1.0  # how often the supervisor ingests, heartbeats and checks for an end
 
 
@@ -135,16 +136,30 @@ def _measured(run_id: int, ctx: RunContext) -> _End:
         end = _End(RunStatus.ERROR, f"observatory error: {exc}")
     except KeyboardInterrupt:
         end = _End(RunStatus.ABORTED, "interrupted (Ctrl-C)")
-    ingest.drain()  # upserts are idempotent
+    _retrying(ctx, run_id, ingest.drain)  # upserts are idempotent
     return end
 
 
 def _finish(run_id: int, ctx: RunContext, end: _End) -> Outcome:
     if end.lost:  # the run now belongs to whoever took it back (or it ended meanwhile)
         return _lost(run_id, ctx, end.reason)
-    return conclude_run(run_id, ctx.settings, ctx.sessions, end.status, end.reason, end.crash,
-                        owner=ctx.worker, early_verdict=end.early_verdict,
-                        run_dir=_run_dir(ctx, run_id))  # fmt: skip
+    return _retrying(ctx, run_id, lambda: conclude_run(
+        run_id, ctx.settings, ctx.sessions, end.status, end.reason, end.crash,
+        owner=ctx.worker, early_verdict=end.early_verdict, run_dir=_run_dir(ctx, run_id),
+    ))  # fmt: skip
+
+
+def _retrying(ctx: RunContext, run_id: int, step: Callable[[], T]) -> T:
+    """``step`` again while the database is away, for up to a lease (steps are idempotent)."""
+    give_up = time.monotonic() + ctx.settings.service.lease
+    while True:
+        try:
+            return step()
+        except StoreError as exc:
+            if time.monotonic() > give_up:
+                raise
+            log.warning("run %s: database unreachable, trying again in 1 s: %s", run_id, exc)
+            time.sleep(1.0)
 
 
 def _lost(run_id: int, ctx: RunContext, reason: str) -> Outcome:
@@ -254,14 +269,29 @@ def _supervise(
 ) -> _End:
     watch = ErrorRateWatch(ctx.settings.abort, run.window_s, run.warmup_s + started.timestamp())
     deadline = time.monotonic() + run.duration_s + 120.0  # hard bound on top of Locust's own -t
+    reached = time.monotonic()  # when the database last answered
     while True:
-        watch.add(ingest.follow(load.spool_path))
-        phases.tick()
-        cancelled = _heartbeat(run, ctx, load, ingest, started)
+        try:
+            watch.add(ingest.follow(load.spool_path))
+            phases.tick()
+            cancelled = _heartbeat(run, ctx, load, ingest, started)
+            reached = time.monotonic()
+        except StoreError as exc:
+            cancelled = _unreachable(run, ctx, reached, exc)
         end = _check_end(ctx, load, gateway, watch, deadline, cancelled)
         if end is not None:
             return end
         ctx.stop.wait(TICK_S)
+
+
+def _unreachable(run: Run, ctx: RunContext, reached: float, exc: StoreError) -> bool:
+    """Ride out a database outage shorter than the lease (the spool keeps every window)."""
+    away = time.monotonic() - reached
+    if away > ctx.settings.service.lease:
+        raise LostRunError(f"run {run.id}: the database was unreachable for {away:.0f} s, "
+                           "longer than the lease; another worker may take it back")  # fmt: skip
+    log.warning("run %s: database unreachable for %.0f s, carrying on: %s", run.id, away, exc)
+    return False
 
 
 def _check_end(
