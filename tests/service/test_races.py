@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import psutil
@@ -19,15 +20,19 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from observatory.conclude import conclude_run
-from observatory.domain import RunStatus, TriggerSource
+from observatory.domain import RunStatus, TriggerSource, Window
+from observatory.errors import StoreError
+from observatory.ingest import SpoolIngest
+from observatory.load.spool import read_spool
 from observatory.service.owner import Owner, database_id, this_process
 from observatory.service.recovery import recover
 from observatory.settings import Settings
 from observatory.store import queue
 from observatory.store import runs as store_runs
-from observatory.store.db import transaction
-from observatory.store.tables import AlertRow, Run, utcnow
+from observatory.store.db import make_engine, session_factory, transaction
+from observatory.store.tables import AlertRow, Run, WindowRow, utcnow
 from observatory.validation import ValidationRequest, plan
+from tests.load.test_load_spool import _write
 from tests.service.conftest import HOST_FP, Server
 
 
@@ -219,3 +224,24 @@ def test_a_queued_run_no_worker_here_will_claim_says_why(
     assert f"fingerprint fingerprint-, but this host's is {HOST_FP}" in reason
     assert queued["waiting_reason"] == reason
     assert "only a worker on a host like the one that planned it" in page
+
+
+def test_windows_spooled_while_the_database_is_away_are_stored_when_it_is_back(
+    sessions: sessionmaker[Session], settings: Settings, tmp_path: Path
+) -> None:
+    run_id = _queued(sessions, settings)
+    spool = tmp_path / "spool.jsonl"
+    _write(spool, 6)
+    ingest = SpoolIngest(sessions, run_id)
+    away = make_engine(f"sqlite:///{tmp_path / 'away' / 'x.db'}")
+    ingest.sessions = session_factory(away)
+    with pytest.raises(StoreError):  # no such table: the database is not the run's
+        ingest.follow(spool)
+    away.dispose()
+    ingest.sessions = sessions  # back
+    ingest.follow(spool)
+    with transaction(sessions) as session:
+        query = select(func.count()).select_from(WindowRow).where(WindowRow.run_id == run_id)
+        stored = session.scalar(query)
+    expected = sum(1 for record in read_spool(spool) if isinstance(record, Window))
+    assert stored == expected > 0
