@@ -37,6 +37,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import httpx
@@ -160,11 +161,19 @@ class Chaos:
             query = select(func.count()).select_from(WindowRow).where(WindowRow.run_id == run_id)
             return int(conn.scalar(query) or 0)
 
-    def expected_windows(self, run_id: int) -> int:
+    def expected_windows(self, run_id: int) -> set[tuple[str, str, datetime]]:
+        """Every (series, name, start) the load generator spooled."""
         spool = self.workdir / "data" / "runs" / str(run_id) / SPOOL_NAME
         if not spool.is_file():
-            return 0
-        return sum(1 for record in read_spool(spool) if isinstance(record, Window))
+            return set()
+        return {(w.series, w.name, w.start) for w in read_spool(spool) if isinstance(w, Window)}
+
+    def windows_missing(self, run_id: int) -> list[str]:
+        with self.engine.connect() as conn:
+            query = select(WindowRow.series, WindowRow.name, WindowRow.start)
+            stored = set(conn.execute(query.where(WindowRow.run_id == run_id)).all())
+        missing = sorted(self.expected_windows(run_id) - {tuple(row) for row in stored})
+        return [f"{s}/{n}@{t:%H:%M:%S}" for s, n, t in missing]
 
     def status(self, run_id: int) -> str:
         return str(self.runs([run_id])[0].status)
@@ -338,8 +347,11 @@ def measure(chaos: Chaos, name: str, ids: list[int], started: float) -> Tally:
     time.sleep(2.0)  # room for a duplicate to arrive
     tally = Tally(name, runs=len(ids), alerts_expected=len(began))
     for run in chaos.runs(ids):
-        tally.windows_expected += chaos.expected_windows(run.id)
+        tally.windows_expected += len(chaos.expected_windows(run.id))
         tally.windows_stored += chaos.stored_windows(run.id)
+        missing = chaos.windows_missing(run.id)
+        if missing:
+            tally.ends.append(f"run {run.id} windows not stored: {', '.join(missing[:12])}")
         acked = chaos.slack.acked(run.id)
         tally.alerts_delivered += min(acked, 1)
         tally.duplicates += max(0, acked - 1)

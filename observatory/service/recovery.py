@@ -1,24 +1,26 @@
-"""Restart safety: take back runs whose worker stopped, and clean up what it left running.
+"""Restart safety: take back runs whose holder stopped, and clean up what it left running.
 
 At start-up and then periodically:
 
-1. Runs whose lease expired (their worker stopped heartbeating) are taken back with
-   ``queue.expire_leases`` - exactly one recovering host gets each - and concluded as
-   ``interrupted`` through ``conclude_run``: the windows already written are kept (plus
-   those still in the run's local spool file), the run gets a partial report saying why,
-   and its alert goes through the outbox whose dedupe key allows one alert per run and
-   kind, even if a recovery dies half-way and is redone.
-   A run held by a worker of *this* host whose process is certainly gone (a kill -9 of the
-   previous service) is taken back at once instead of after its lease.
+1. Runs whose lease expired (their holder stopped renewing it: a worker, or the CLI for
+   the queued runs it holds) are taken back with ``queue.expire_leases`` - exactly one
+   recovering host gets each - and concluded as ``interrupted`` through ``conclude_run``:
+   the windows already written are kept (plus those still in the run's local spool file),
+   the run gets a partial report saying why, and its alert goes through the outbox whose
+   dedupe key allows one alert per run and kind, even if a recovery dies half-way and is
+   redone. A run held by a worker of *this* host whose process is certainly gone (a
+   kill -9 of the previous service) is taken back at once instead of after its lease.
 2. Gateway and Locust processes the pipeline started carry ``OBSERVATORY_RUN_ID`` and
    ``OBSERVATORY_OWNER`` (the worker id) in their environment and run in their own process
    groups, so they outlive a killed service. Only processes whose owner is a worker id for
-   this database are considered (never a CLI run's, another database's or another user's).
-   Such a process is an orphan when its owner is certainly dead, or when its owner is this
-   very process and the run is no longer active or is now held by someone else. Orphans get
+   this database are considered (never another database's or another user's). Such a
+   process is an orphan when its owner is certainly dead, or when its owner is this very
+   process and the run is no longer active or is now held by someone else. Orphans get
    SIGTERM (with their process group), then SIGKILL after a grace period.
+3. A run that ended (final status, verdict and alert are one transaction) but whose holder
+   died before writing its report gets its report.
 
-Queued runs are untouched: the worker claims them as usual.
+Unheld queued runs are untouched: the worker claims them as usual.
 """
 
 from __future__ import annotations
