@@ -35,5 +35,6 @@ def _sqlite(element: db_now, compiler: Any, **kw: Any) -> str:
 
 @compiles(db_now, "postgresql")
 def _postgres(element: db_now, compiler: Any, **kw: Any) -> str:
-    # clock_timestamp(): the time now, not when a long transaction began.
-    return f"(clock_timestamp() + make_interval(secs => {element.offset_s:.6f}))"
+    # statement_timestamp(): one time for the whole statement (as SQLite's 'now'), and the
+    # time now rather than when a long transaction began.
+    return f"(statement_timestamp() + make_interval(secs => {element.offset_s:.6f}))"
