@@ -136,7 +136,10 @@ def _measured(run_id: int, ctx: RunContext) -> _End:
         end = _End(RunStatus.ERROR, f"observatory error: {exc}")
     except KeyboardInterrupt:
         end = _End(RunStatus.ABORTED, "interrupted (Ctrl-C)")
-    _retrying(ctx, run_id, ingest.drain)  # upserts are idempotent
+    try:
+        _retrying(ctx, run_id, ingest.drain)  # upserts are idempotent
+    except StoreError as exc:  # the spool keeps them: recovery reads it if we cannot conclude
+        log.error("run %s: last windows not stored: %s", run_id, exc)
     return end
 
 
@@ -164,11 +167,15 @@ def _retrying(ctx: RunContext, run_id: int, step: Callable[[], T]) -> T:
 
 def _lost(run_id: int, ctx: RunContext, reason: str) -> Outcome:
     """The outcome of a run we lost: its own end if it has one (e.g. cancelled), else ours."""
-    with transaction(ctx.sessions) as session:
-        run = store_runs.get_run(session, run_id)
-        status, verdict = RunStatus(run.status), run.verdict
-    return Outcome(run_id, status if status.finished else RunStatus.INTERRUPTED, verdict, reason,
-                   None)  # fmt: skip
+    status, verdict = RunStatus.INTERRUPTED, None
+    try:
+        with transaction(ctx.sessions) as session:
+            run = store_runs.get_run(session, run_id)
+            if RunStatus(run.status).finished:
+                status, verdict = RunStatus(run.status), run.verdict
+    except StoreError as exc:
+        log.error("run %s: its status could not be read: %s", run_id, exc)
+    return Outcome(run_id, status, verdict, reason, None)
 
 
 def _run_dir(ctx: RunContext, run_id: int) -> Path:
