@@ -37,7 +37,7 @@ data_dir: DATA_DIR
 gateways:
   toy: {{kind: openai, package: toy-gateway, readiness_timeout: 30s}}
 builds:
-  slow: {{gateway: toy, command: "{GATEWAY} --start-delay 4.5", version: "1.0"}}
+  slow: {{gateway: toy, command: "{GATEWAY} --start-delay 4", version: "1.0"}}
 scenarios:
   chat: &chat
     file: chat.py

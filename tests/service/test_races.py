@@ -72,7 +72,7 @@ def test_a_cancel_racing_a_claim_never_aborts_a_claimed_run(
     claimed: list[int | None] = []
     worker = threading.Thread(target=lambda: claimed.append(_claim(sessions)))
     worker.start()
-    worker.join(2)  # a claim may wait for the cancel's write lock (SQLite)
+    worker.join(1)  # a claim may wait for the cancel's write lock (SQLite)
     canceller.commit()
     canceller.close()
     worker.join(30)
