@@ -245,3 +245,23 @@ def test_windows_spooled_while_the_database_is_away_are_stored_when_it_is_back(
         stored = session.scalar(query)
     expected = sum(1 for record in read_spool(spool) if isinstance(record, Window))
     assert stored == expected > 0
+
+
+def test_recovery_writes_the_report_a_dead_worker_left_unwritten(
+    engine: Engine, sessions: sessionmaker[Session], settings: Settings
+) -> None:
+    run_id = _queued(sessions, settings)
+    assert _claim(sessions, worker="w") == run_id
+    conclude_run(run_id, settings, sessions, RunStatus.ERROR, "gateway did not start", None,
+                 owner="w")  # fmt: skip
+    page = settings.data_dir / "reports" / "runs" / str(run_id) / "index.html"
+    page.unlink()  # as if the worker died right after the final transaction
+    with transaction(sessions) as session:
+        run = session.get(Run, run_id)
+        assert run is not None
+        run.report_path, run.ended_at = None, utcnow() - timedelta(minutes=2)
+    recover(settings, sessions, database_id(engine))
+    assert page.is_file()
+    assert "gateway did not start" in page.read_text()
+    assert _run(sessions, run_id).report_path is not None
+    assert _alerts(sessions, run_id) == 1
