@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help demo test test-fast lint format typecheck serve bench browser clean
+.PHONY: help demo test test-fast lint format typecheck serve bench chaos browser clean
 
 help:
 	@echo "make demo       set up and run a real release validation (two LiteLLM releases)"
@@ -15,6 +15,7 @@ help:
 	@echo "make typecheck  mypy --strict on observatory/"
 	@echo "make serve      run the service (API, reports, scheduler, worker)"
 	@echo "make bench      run the benchmarks (ratios against a reference, side by side)"
+	@echo "make chaos      break a real service on Postgres (kill -9, Slack, ...) and count losses"
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -53,6 +54,10 @@ serve: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py $(BENCH)
+
+# CHAOS="kill9 slack"; CHAOS="--pg-restart" adds a Postgres restart (disturbs its other users).
+chaos: $(STAMP)
+	$(BIN)/python benchmarks/chaos.py $(CHAOS)
 
 demo: $(STAMP)
 	$(BIN)/observatory demo $(DEMO_ARGS)

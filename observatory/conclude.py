@@ -1,16 +1,19 @@
 """The end of a run: analyse, store the verdict with its alert, write the report.
 
-The findings, the verdict and the outbox alert are written in ONE transaction, so an alert
-exists exactly when a verdict does. The report is written afterwards from the database; a
-report failure is logged and never changes the verdict.
+The final status, the findings, the verdict and the outbox alert are written in ONE
+transaction, whatever the run's end (done, aborted, error, interrupted), so an alert exists
+exactly when a final status does; until then the run stays held and recovery finishes it
+if its holder dies. Every write is fenced on the holder (``owner``): a worker that lost the
+run to recovery changes nothing. The report is written afterwards from the database; a
+report failure is logged and never changes the verdict (recovery writes missing reports).
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete
 from sqlalchemy.orm import Session, sessionmaker
@@ -25,10 +28,11 @@ from observatory.report.index import render_index
 from observatory.report.load import load_index_rows, load_report_input
 from observatory.report.render import render_run_report
 from observatory.settings import MetricThreshold, Settings
-from observatory.store import alerts
+from observatory.store import alerts, queue
 from observatory.store import runs as store_runs
 from observatory.store.db import transaction
 from observatory.store.evidence import load_run_data
+from observatory.store.queue import HELD, LostRunError
 from observatory.store.tables import Build, FindingRow, Run, utcnow
 
 if TYPE_CHECKING:
@@ -45,34 +49,56 @@ def conclude_run(
     reason: str,
     crash: str | None,
     *,
+    owner: str,
     early_verdict: bool = False,
     run_dir: Path | None = None,
 ) -> Outcome:
-    """Record how the run ended, judge it, alert, report. Never raises for run failures."""
+    """Record how the run ended, judge it, alert, report. Never raises for run failures.
+
+    ``owner`` must hold the run; if it does not any more, nothing is written and the
+    outcome says who holds it now.
+    """
     from observatory.pipeline import Outcome
 
-    _record_end(run_id, sessions, status, reason, crash)
+    end = _End(run_id, owner, status, reason, crash)
     analysis = None
-    if status == RunStatus.DONE:
-        try:
-            analysis = _analyse(run_id, settings, sessions, early_verdict, reason)
-        except ObservatoryError as exc:
-            status, reason = RunStatus.ERROR, f"analysis failed: {exc}"
-    verdict = _store_verdict(run_id, settings, sessions, status, reason, analysis, crash)
+    try:
+        if status == RunStatus.DONE:
+            _record_end(sessions, end)
+            try:
+                analysis = _analyse(run_id, settings, sessions, early_verdict, reason)
+            except ObservatoryError as exc:
+                end.status, end.reason = RunStatus.ERROR, f"analysis failed: {exc}"
+        verdict = _store_verdict(settings, sessions, end, analysis)
+    except LostRunError as exc:
+        log.warning("%s; its conclusion is left to the holder", exc)
+        return Outcome(run_id, RunStatus.INTERRUPTED, None, str(exc), None)
     report = write_report(run_id, settings, sessions, analysis)
-    return Outcome(run_id, status, verdict, analysis.reason if analysis else reason, report)
+    return Outcome(run_id, end.status, verdict, analysis.reason if analysis else end.reason, report)
 
 
-def _record_end(
-    run_id: int, sessions: sessionmaker[Session], status: RunStatus, reason: str, crash: str | None
-) -> None:
+@dataclass
+class _End:
+    run_id: int
+    owner: str
+    status: RunStatus
+    reason: str
+    crash: str | None
+
+
+def _record_end(sessions: sessionmaker[Session], end: _End) -> None:
+    """A measured run: analysing (still held, so recovery finishes it if we die)."""
     with transaction(sessions) as session:
-        run = store_runs.get_run(session, run_id)
-        run.status = RunStatus.ANALYSING if status == RunStatus.DONE else status
-        run.end_reason = reason
-        run.ended_at = utcnow()
-        if crash is not None:
-            run.environment = {**run.environment, "crash": crash}
+        values = _end_values(session, end)
+        queue.require(session, end.run_id, end.owner, HELD, status=RunStatus.ANALYSING, **values)
+
+
+def _end_values(session: Session, end: _End) -> dict[str, Any]:
+    values: dict[str, Any] = {"end_reason": end.reason, "ended_at": utcnow()}
+    if end.crash is not None:
+        environment = store_runs.get_run(session, end.run_id).environment
+        values["environment"] = {**environment, "crash": end.crash}
+    return values
 
 
 def _analyse(
@@ -109,23 +135,20 @@ def _overrides(settings: Settings, scenario: str) -> dict[str, MetricThreshold]:
 
 
 def _store_verdict(
-    run_id: int,
-    settings: Settings,
-    sessions: sessionmaker[Session],
-    status: RunStatus,
-    reason: str,
-    analysis: Analysis | None,
-    crash: str | None,
+    settings: Settings, sessions: sessionmaker[Session], end: _End, analysis: Analysis | None
 ) -> str | None:
+    """Final status, verdict, findings and alert: one transaction, fenced on the holder."""
     with transaction(sessions) as session:
-        run = store_runs.get_run(session, run_id)
-        run.status = status
+        values = {} if analysis is not None else _end_values(session, end)
+        queue.require(session, end.run_id, end.owner, HELD, status=end.status, **values)
+        run = session.get(Run, end.run_id, populate_existing=True)
+        assert run is not None
         if analysis is not None:
             run.verdict = analysis.verdict
             run.end_reason = run.end_reason or analysis.reason
             run.verdict_reason = analysis.reason
-            replace_findings(session, run_id, analysis.findings)
-        context = _alert_context(session, run, settings, reason, analysis, crash)
+            replace_findings(session, end.run_id, analysis.findings)
+        context = _alert_context(session, run, settings, end.reason, analysis, end.crash)
         if _worth_telling(run, context):
             alerts.enqueue(session, build_alert(context, settings.slack))
         return run.verdict

@@ -13,6 +13,7 @@ from pathlib import Path
 from sqlalchemy.orm import Session, sessionmaker
 
 from observatory.domain import ErrorSample, ResourceSample, Window
+from observatory.errors import StoreError
 from observatory.load.spool import follow_spool
 from observatory.neighbours import NEIGHBOURS
 from observatory.store import samples
@@ -42,16 +43,22 @@ class SpoolIngest:
     def follow(self, spool: Path) -> list[Window]:
         """Store what is new in the spool and the buffered samples; return the new windows."""
         self._spool = spool
-        records, self._offset = follow_spool(spool, self._offset)
+        records, offset = follow_spool(spool, self._offset)
         windows = [r for r in records if isinstance(r, Window)]
         errors = [r for r in records if isinstance(r, ErrorSample)]
         with self._lock:
             resources, self._resources = self._resources, []
-        if windows or errors or resources:
-            with transaction(self.sessions) as session:
-                samples.add_windows(session, self.run_id, windows)
-                samples.add_error_samples(session, self.run_id, errors)
-                samples.add_resource_samples(session, self.run_id, resources)
+        try:
+            if windows or errors or resources:
+                with transaction(self.sessions) as session:
+                    samples.add_windows(session, self.run_id, windows)
+                    samples.add_error_samples(session, self.run_id, errors)
+                    samples.add_resource_samples(session, self.run_id, resources)
+        except StoreError:
+            with self._lock:  # read again next time: nothing is lost while the database is away
+                self._resources = resources + self._resources
+            raise
+        self._offset = offset
         return windows
 
     def drain(self) -> None:

@@ -16,9 +16,9 @@ import time
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -27,7 +27,7 @@ from observatory.builds.sampler import ResourceSampler
 from observatory.conclude import conclude_run
 from observatory.domain import ResourceSample, RunStatus
 from observatory.environment import host_facts
-from observatory.errors import ObservatoryError
+from observatory.errors import ObservatoryError, StoreError
 from observatory.faults.redis_gateway import with_redis
 from observatory.faults.redis_server import run_redis
 from observatory.ingest import SpoolIngest
@@ -36,8 +36,10 @@ from observatory.markers import marking
 from observatory.neighbours import NeighbourProbe
 from observatory.phases import PhaseDriver, default_factory
 from observatory.settings import Settings, UpstreamSettings
+from observatory.store import queue
 from observatory.store import runs as store_runs
 from observatory.store.db import transaction
+from observatory.store.queue import LostRunError
 from observatory.store.tables import Build, Run, utcnow
 from observatory.together import Together
 from observatory.upstream.server import UpstreamServer
@@ -45,6 +47,7 @@ from observatory.validation import resolve_build
 from observatory.watchdog import ErrorRateWatch
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 TICK_S = 1.0  # how often the supervisor ingests, heartbeats and checks for an end
 
 
@@ -83,16 +86,13 @@ class Outcome:
     report_path: Path | None
 
 
-class LeaseLostError(ObservatoryError):
-    """Our claim on the run expired and recovery gave it to someone else."""
-
-
 @dataclass
 class _End:
     status: RunStatus = RunStatus.DONE
     reason: str = "completed"
     crash: str | None = None
     early_verdict: bool = False  # an early abort that is itself a regression
+    lost: bool = False  # the run is no longer ours: whoever holds it now ends it
 
 
 def execute_run(run_id: int, ctx: RunContext) -> Outcome:
@@ -128,23 +128,54 @@ def _measured(run_id: int, ctx: RunContext) -> _End:
     try:
         with marking(run_id, ctx.worker):
             end = _measure(run_id, ctx, run_dir, ingest)
-    except LeaseLostError as exc:
+    except LostRunError as exc:
         log.warning("%s; stopping without a verdict", exc)
-        end = _End(RunStatus.INTERRUPTED, str(exc))  # the windows are still ours to keep
+        end = _End(RunStatus.INTERRUPTED, str(exc), lost=True)  # the windows are kept
     except ObservatoryError as exc:
         log.error("run %s failed: %s", run_id, exc)
         end = _End(RunStatus.ERROR, f"observatory error: {exc}")
     except KeyboardInterrupt:
         end = _End(RunStatus.ABORTED, "interrupted (Ctrl-C)")
-    ingest.drain()  # upserts are idempotent
+    try:
+        _retrying(ctx, run_id, ingest.drain)  # upserts are idempotent
+    except StoreError as exc:  # the spool keeps them: recovery reads it if we cannot conclude
+        log.error("run %s: last windows not stored: %s", run_id, exc)
     return end
 
 
 def _finish(run_id: int, ctx: RunContext, end: _End) -> Outcome:
-    if end.status == RunStatus.INTERRUPTED:  # the run now belongs to whoever took it back
-        return Outcome(run_id, RunStatus.INTERRUPTED, None, end.reason, None)
-    return conclude_run(run_id, ctx.settings, ctx.sessions, end.status, end.reason, end.crash,
-                        early_verdict=end.early_verdict, run_dir=_run_dir(ctx, run_id))  # fmt: skip
+    if end.lost:  # the run now belongs to whoever took it back (or it ended meanwhile)
+        return _lost(run_id, ctx, end.reason)
+    return _retrying(ctx, run_id, lambda: conclude_run(
+        run_id, ctx.settings, ctx.sessions, end.status, end.reason, end.crash,
+        owner=ctx.worker, early_verdict=end.early_verdict, run_dir=_run_dir(ctx, run_id),
+    ))  # fmt: skip
+
+
+def _retrying(ctx: RunContext, run_id: int, step: Callable[[], T]) -> T:
+    """``step`` again while the database is away, for up to a lease (steps are idempotent)."""
+    give_up = time.monotonic() + ctx.settings.service.lease
+    while True:
+        try:
+            return step()
+        except StoreError as exc:
+            if time.monotonic() > give_up:
+                raise
+            log.warning("run %s: database unreachable, trying again in 1 s: %s", run_id, exc)
+            time.sleep(1.0)
+
+
+def _lost(run_id: int, ctx: RunContext, reason: str) -> Outcome:
+    """The outcome of a run we lost: its own end if it has one (e.g. cancelled), else ours."""
+    status, verdict = RunStatus.INTERRUPTED, None
+    try:
+        with transaction(ctx.sessions) as session:
+            run = store_runs.get_run(session, run_id)
+            if RunStatus(run.status).finished:
+                status, verdict = RunStatus(run.status), run.verdict
+    except StoreError as exc:
+        log.error("run %s: its status could not be read: %s", run_id, exc)
+    return Outcome(run_id, status, verdict, reason, None)
 
 
 def _run_dir(ctx: RunContext, run_id: int) -> Path:
@@ -198,15 +229,12 @@ def _upstream(settings: Settings, run_id: int, together: Together | None) -> Ups
 
 
 def _begin(run_id: int, ctx: RunContext) -> tuple[Run, Build]:
+    """Provisioning, if the run is still ours (or queued for nobody); ``LostRunError`` if not."""
     with transaction(ctx.sessions) as session:
+        if not queue.begin(session, run_id, ctx.worker, ctx.settings.service.lease):
+            now = queue.holder(session, run_id)
+            raise LostRunError(f"run {run_id} was not begun: it is {now}")
         run = store_runs.get_run(session, run_id)
-        if RunStatus(run.status).finished:
-            raise ObservatoryError(f"run {run_id} already ended with status {run.status}")
-        run.status = RunStatus.PROVISIONING
-        run.claimed_by = run.claimed_by or ctx.worker
-        if run.claimed_by != ctx.worker:
-            raise LeaseLostError(f"run {run_id} is claimed by {run.claimed_by}, not by us")
-        _extend_lease(run, ctx.settings)
         build = session.get(Build, run.build_id)
         assert build is not None
         session.expunge_all()
@@ -215,18 +243,25 @@ def _begin(run_id: int, ctx: RunContext) -> tuple[Run, Build]:
 
 
 def _mark_running(run_id: int, ctx: RunContext, gateway: RunningGateway, upstream: str) -> datetime:
+    """Running, only if the run is still ours and provisioning (a cancel or recovery wins)."""
     started = ctx.together.start() if ctx.together else utcnow()
+    environment = {
+        "host": host_facts(),
+        "gateway": gateway.fingerprint(),
+        "upstream": upstream,
+        "load_cpu_affinity": ctx.settings.load.cpu_affinity,
+        **({"side_by_side": list(ctx.together.run_ids)} if ctx.together else {}),
+    }
     with transaction(ctx.sessions) as session:
-        run = store_runs.get_run(session, run_id)
-        run.status = RunStatus.RUNNING
-        run.started_at = started
-        run.environment = {
-            "host": host_facts(),
-            "gateway": gateway.fingerprint(),
-            "upstream": upstream,
-            "load_cpu_affinity": ctx.settings.load.cpu_affinity,
-            **({"side_by_side": list(ctx.together.run_ids)} if ctx.together else {}),
-        }
+        queue.require(
+            session,
+            run_id,
+            ctx.worker,
+            (RunStatus.PROVISIONING,),
+            status=RunStatus.RUNNING,
+            started_at=started,
+            environment=environment,
+        )
     return started
 
 
@@ -241,14 +276,29 @@ def _supervise(
 ) -> _End:
     watch = ErrorRateWatch(ctx.settings.abort, run.window_s, run.warmup_s + started.timestamp())
     deadline = time.monotonic() + run.duration_s + 120.0  # hard bound on top of Locust's own -t
+    reached = time.monotonic()  # when the database last answered
     while True:
-        watch.add(ingest.follow(load.spool_path))
-        phases.tick()
-        cancelled = _heartbeat(run, ctx, load, ingest, started)
+        try:
+            watch.add(ingest.follow(load.spool_path))
+            phases.tick()
+            cancelled = _heartbeat(run, ctx, load, ingest, started)
+            reached = time.monotonic()
+        except StoreError as exc:
+            cancelled = _unreachable(run, ctx, reached, exc)
         end = _check_end(ctx, load, gateway, watch, deadline, cancelled)
         if end is not None:
             return end
         ctx.stop.wait(TICK_S)
+
+
+def _unreachable(run: Run, ctx: RunContext, reached: float, exc: StoreError) -> bool:
+    """Ride out a database outage shorter than the lease (the spool keeps every window)."""
+    away = time.monotonic() - reached
+    if away > ctx.settings.service.lease:
+        raise LostRunError(f"run {run.id}: the database was unreachable for {away:.0f} s, "
+                           "longer than the lease; another worker may take it back")  # fmt: skip
+    log.warning("run %s: database unreachable for %.0f s, carrying on: %s", run.id, away, exc)
+    return False
 
 
 def _check_end(
@@ -304,16 +354,10 @@ def _heartbeat(
             session, run.id, ctx.worker, ctx.settings.service.lease, published
         )
     if cancelled is None:
-        raise LeaseLostError(f"run {run.id}: the lease was lost; another worker took it back")
+        raise LostRunError(f"run {run.id}: the lease was lost; another worker took it back")
     if ctx.on_progress is not None:
         ctx.on_progress(progress)
     return cancelled
-
-
-def _extend_lease(run: Run, settings: Settings) -> None:
-    now = utcnow()
-    run.heartbeat_at = now
-    run.lease_until = now + timedelta(seconds=settings.service.lease)
 
 
 def _report(ctx: RunContext, run: Run, status: RunStatus, elapsed: float) -> None:

@@ -1,4 +1,9 @@
-"""`observatory run`: one validation end to end, in this process, with a live progress line."""
+"""`observatory run`: one validation end to end, in this process, with a live progress line.
+
+The runs it plans are held by this process from the start (no service worker sharing the
+database claims them), and a lease keeper renews their leases for as long as it lives:
+provisioning, load, analysis. Runs it stops before beginning end ``aborted``.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from types import FrameType
 
 import click
@@ -26,6 +31,7 @@ from observatory.pipeline import (
     execute_run,
     execute_side_by_side,
 )
+from observatory.service.lease import LeaseKeeper
 from observatory.service.owner import database_id, this_process
 from observatory.store import queue
 from observatory.store.db import transaction, upgrade
@@ -77,10 +83,14 @@ def validate_here(
     ``progress_every_s``: how often a progress line is printed when stderr is not a terminal.
     """
     upgrade(app.engine)
+    # An owner id with our pid: if this process is killed, a service on the same database
+    # takes its runs back when their leases expire and stops its gateway and Locust.
+    worker = str(this_process("cli", database_id(app.engine)))
     with transaction(app.sessions) as session:
         planned = plan(session, app.settings, request, host_fingerprint(host_facts()))
+        queue.hold(session, planned.run_ids, worker, app.settings.service.lease)
     _announce(planned)
-    outcomes = _execute_all(app, planned, ProgressPrinter(progress_every_s))
+    outcomes = _execute_all(app, planned, worker, ProgressPrinter(progress_every_s))
     deliver_due(app.sessions, app.settings)  # sent, or logged when Slack is not configured
     return planned, outcomes
 
@@ -113,14 +123,11 @@ def _announce(planned: Plan) -> None:
         click.echo(f"  {note}")
 
 
-def _execute_all(app: App, planned: Plan, printer: ProgressPrinter) -> list[Outcome]:
+def _execute_all(app: App, planned: Plan, worker: str, printer: ProgressPrinter) -> list[Outcome]:
     stop = threading.Event()
-    # An owner id with our pid: if this process is killed, a service on the same database
-    # recognises its gateway and Locust processes as orphans and stops them.
-    worker = str(this_process("cli", database_id(app.engine)))
     ctx = RunContext(app.settings, app.sessions, worker=worker, stop=stop, on_progress=printer)
     outcomes: list[Outcome] = []
-    with _ctrl_c_sets(stop):
+    with _ctrl_c_sets(stop), _leases_kept(app, planned.run_ids, worker, stop):
         for run_id in planned.run_ids:
             if stop.is_set():
                 break
@@ -137,6 +144,24 @@ def _execute_all(app: App, planned: Plan, printer: ProgressPrinter) -> list[Outc
                 _print_outcome(outcome)
             outcomes.extend(ended)
     return outcomes
+
+
+@contextmanager
+def _leases_kept(
+    app: App, run_ids: tuple[int, ...], worker: str, stop: threading.Event
+) -> Iterator[None]:
+    """Renew every planned run's lease meanwhile; then end the runs never begun."""
+    lease_s = app.settings.service.lease
+    try:
+        with ExitStack() as keepers:
+            for run_id in run_ids:
+                keepers.enter_context(
+                    LeaseKeeper(app.sessions, run_id, worker, lease_s, stop, stop)
+                )
+            yield
+    finally:
+        with transaction(app.sessions) as session:
+            queue.abandon(session, worker, "not run: the CLI stopped before it began")
 
 
 @contextmanager

@@ -1,20 +1,30 @@
 """Who holds a run: worker ids that say which host, process and database claimed it.
 
-A worker id reads ``<host>/<pid>/<process start time>/<slot>/<database id>``. The start
-time makes the id unique even when the operating system reuses the pid, so recovery can
-tell for certain that the process behind a worker id of this host is gone (after a kill -9)
-without waiting for its lease to run out. The database id (a hash of the database URL
-without its password) keeps a service from touching the processes of a service on the same
-host that works for another database.
+A worker id reads ``<host id>/<pid>/<process start>/<slot>/<database id>``.
+
+- The host id is this boot of this machine (the kernel's random boot id), never the
+  hostname: two hosts that share a name (or a cloned machine id) have different ones.
+- The process start is counted in clock ticks since boot, not wall-clock seconds: a clock
+  step (NTP, a VM resumed) changes nothing, and with the pid it names one process for
+  certain even when the operating system reuses the pid. So recovery can tell that the
+  process behind a worker id of this host is gone (after a kill -9) without waiting for
+  its lease to run out.
+- The database id (a hash of the database URL without its password) keeps a service from
+  touching the processes of a service on the same host that works for another database.
+
+Where the kernel offers no boot id (not Linux), the host id is random per process: such a
+worker's runs are taken back when their lease expires, never earlier.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import re
-import socket
+import uuid
 from dataclasses import dataclass
+from pathlib import Path
 
 import psutil
 from sqlalchemy import Engine
@@ -26,9 +36,9 @@ _PATTERN = re.compile(
 
 @dataclass(frozen=True, slots=True)
 class Owner:
-    host: str
+    host: str  # host_id()
     pid: int
-    started: int  # process start time, whole epoch seconds
+    started: int  # process_start(pid)
     slot: str
     db: str
 
@@ -46,7 +56,7 @@ class Owner:
         )
 
     def is_local(self) -> bool:
-        return self.host == socket.gethostname()
+        return self.host == host_id()
 
     def is_this_process(self) -> bool:
         me = this_process(self.slot, self.db)
@@ -57,20 +67,38 @@ class Owner:
         if not self.is_local():
             return False
         try:
-            process = psutil.Process(self.pid)
-            if process.status() == psutil.STATUS_ZOMBIE:
+            if psutil.Process(self.pid).status() == psutil.STATUS_ZOMBIE:
                 return True  # ended; only its parent has not collected it yet
-            return int(process.create_time()) != self.started
-        except psutil.NoSuchProcess:
+            return process_start(self.pid) != self.started
+        except (psutil.NoSuchProcess, FileNotFoundError, ProcessLookupError):
             return True
-        except psutil.Error:
+        except (psutil.Error, OSError):
             return False
 
 
 def this_process(slot: str, db: str) -> Owner:
     """The owner id of ``slot`` (a load slot number, "recovery", ...) of this process."""
     pid = os.getpid()
-    return Owner(socket.gethostname(), pid, int(psutil.Process(pid).create_time()), slot, db)
+    return Owner(host_id(), pid, process_start(pid), slot, db)
+
+
+@functools.cache
+def host_id() -> str:
+    """This boot of this host: the kernel's boot id, or a random id for this process."""
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text(encoding="ascii")
+    except OSError:
+        return "p" + uuid.uuid4().hex[:15]
+    return boot.strip().replace("-", "")[:16]
+
+
+def process_start(pid: int) -> int:
+    """When the process started, in clock ticks since boot (immune to clock steps)."""
+    if not Path("/proc/self/stat").exists():  # no procfs: the epoch second
+        return int(psutil.Process(pid).create_time())
+    text = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
+    # Field 22; the command name (field 2) sits in parentheses and may contain spaces.
+    return int(text.rsplit(")", 1)[1].split()[19])
 
 
 def database_id(engine: Engine) -> str:

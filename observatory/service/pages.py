@@ -30,7 +30,7 @@ from observatory.service.problems import ApiError, error_body
 from observatory.service.schemas import RowId
 from observatory.service.sessions import logged_in
 from observatory.service.state import ServiceState
-from observatory.service.views import report_file, reports_dir
+from observatory.service.views import report_file, reports_dir, waiting_reason
 from observatory.store import queue
 from observatory.store.db import transaction
 from observatory.store.tables import Build, Run
@@ -79,7 +79,10 @@ def live_index(request: Request) -> HTMLResponse:
         .get_template("live_index.html.j2")
         .render(
             running=[_running_row(r, b) for r, b in running],
-            queued=[_queued_row(i, r, b, waits[r.id]) for i, (r, b) in enumerate(queued)],
+            queued=[
+                _queued_row(i, r, b, waits[r.id], state.host_fingerprint)
+                for i, (r, b) in enumerate(queued)
+            ],
             recent=[
                 _recent_row(r, b, report_file(state.settings, r.id).is_file()) for r, b in recent
             ],
@@ -117,7 +120,7 @@ def _running_row(run: Run, build: Build) -> dict[str, Any]:
     }
 
 
-def _queued_row(index: int, run: Run, build: Build, waits: int | None) -> dict[str, Any]:
+def _queued_row(index: int, run: Run, build: Build, waits: int | None, host: str) -> dict[str, Any]:
     return {
         "position": index + 1,
         "id": run.id,
@@ -127,6 +130,7 @@ def _queued_row(index: int, run: Run, build: Build, waits: int | None) -> dict[s
         "role": run.role,
         "planned": duration(run.duration_s),
         "waiting_for": waits,
+        "waiting_reason": waiting_reason(run, host),
     }
 
 

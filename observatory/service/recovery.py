@@ -1,24 +1,26 @@
-"""Restart safety: take back runs whose worker stopped, and clean up what it left running.
+"""Restart safety: take back runs whose holder stopped, and clean up what it left running.
 
 At start-up and then periodically:
 
-1. Runs whose lease expired (their worker stopped heartbeating) are taken back with
-   ``queue.expire_leases`` - exactly one recovering host gets each - and concluded as
-   ``interrupted`` through ``conclude_run``: the windows already written are kept (plus
-   those still in the run's local spool file), the run gets a partial report saying why,
-   and its alert goes through the outbox whose dedupe key allows one alert per run and
-   kind, even if a recovery dies half-way and is redone.
-   A run held by a worker of *this* host whose process is certainly gone (a kill -9 of the
-   previous service) is taken back at once instead of after its lease.
+1. Runs whose lease expired (their holder stopped renewing it: a worker, or the CLI for
+   the queued runs it holds) are taken back with ``queue.expire_leases`` - exactly one
+   recovering host gets each - and concluded as ``interrupted`` through ``conclude_run``:
+   the windows already written are kept (plus those still in the run's local spool file),
+   the run gets a partial report saying why, and its alert goes through the outbox whose
+   dedupe key allows one alert per run and kind, even if a recovery dies half-way and is
+   redone. A run held by a worker of *this* host whose process is certainly gone (a
+   kill -9 of the previous service) is taken back at once instead of after its lease.
 2. Gateway and Locust processes the pipeline started carry ``OBSERVATORY_RUN_ID`` and
    ``OBSERVATORY_OWNER`` (the worker id) in their environment and run in their own process
    groups, so they outlive a killed service. Only processes whose owner is a worker id for
-   this database are considered (never a CLI run's, another database's or another user's).
-   Such a process is an orphan when its owner is certainly dead, or when its owner is this
-   very process and the run is no longer active or is now held by someone else. Orphans get
+   this database are considered (never another database's or another user's). Such a
+   process is an orphan when its owner is certainly dead, or when its owner is this very
+   process and the run is no longer active or is now held by someone else. Orphans get
    SIGTERM (with their process group), then SIGKILL after a grace period.
+3. A run that ended (final status, verdict and alert are one transaction) but whose holder
+   died before writing its report gets its report.
 
-Queued runs are untouched: the worker claims them as usual.
+Unheld queued runs are untouched: the worker claims them as usual.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from dataclasses import dataclass
 import psutil
 from sqlalchemy.orm import Session, sessionmaker
 
-from observatory.conclude import conclude_run
+from observatory.conclude import conclude_run, write_report
 from observatory.domain import RunStatus
 from observatory.errors import ObservatoryError
 from observatory.ingest import SpoolIngest
@@ -48,6 +50,7 @@ from observatory.store.queue import ExpiredRun
 log = logging.getLogger(__name__)
 
 KILL_GRACE_S = 5.0
+REPORT_SETTLE_S = 60.0  # a run's own worker writes its report within this after the end
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,42 +71,57 @@ def recover(settings: Settings, sessions: sessionmaker[Session], database: str) 
 
     ``database`` is ``owner.database_id`` of the engine behind ``sessions``.
     """
-    expired, dead = take_back(settings, sessions, database)
+    recoverer = str(this_process("recovery", database))
+    expired, dead = take_back(settings, sessions, recoverer)
     # Processes first: a killed Locust stops writing, so its spool is complete when read.
     killed = kill_orphans(sessions, database)
-    interrupted = [r.run_id for r in expired if _interrupt(settings, sessions, r, dead)]
+    interrupted = [r.run_id for r in expired if _interrupt(settings, sessions, r, dead, recoverer)]
+    write_missing_reports(settings, sessions)
     return RecoveryResult(tuple(interrupted), tuple(killed))
 
 
 def take_back(
-    settings: Settings, sessions: sessionmaker[Session], database: str
+    settings: Settings, sessions: sessionmaker[Session], recoverer: str
 ) -> tuple[list[ExpiredRun], set[str]]:
-    """The runs whose worker stopped (lease expired or owner dead), now held by recovery."""
+    """The runs whose holder stopped (lease expired or owner dead), now held by recovery."""
     with transaction(sessions) as session:
         dead = _dead_local_owners(queue.active_owners(session).values())
         expired = queue.expire_leases(
-            session,
-            recoverer=str(this_process("recovery", database)),
-            lease_s=settings.service.lease,
-            dead_owners=dead,
+            session, recoverer=recoverer, lease_s=settings.service.lease, dead_owners=dead
         )
     return expired, dead
 
 
 def _interrupt(
-    settings: Settings, sessions: sessionmaker[Session], run: ExpiredRun, dead: set[str]
+    settings: Settings,
+    sessions: sessionmaker[Session],
+    run: ExpiredRun,
+    dead: set[str],
+    recoverer: str,
 ) -> bool:
     """Keep what the run measured, then conclude it interrupted (report, one alert)."""
     reason = _reason(run, run.owner in dead)
     log.warning("run %s interrupted: %s", run.run_id, reason)
     try:
         _ingest_spool(settings, sessions, run.run_id)
-        conclude_run(run.run_id, settings, sessions, RunStatus.INTERRUPTED, reason, None)
+        conclude_run(
+            run.run_id, settings, sessions, RunStatus.INTERRUPTED, reason, None, owner=recoverer
+        )
     except ObservatoryError as exc:
         # Its recovery lease runs out and the next pass (here or on another host) retries.
         log.error("run %s could not be concluded: %s", run.run_id, exc)
         return False
     return True
+
+
+def write_missing_reports(settings: Settings, sessions: sessionmaker[Session]) -> list[int]:
+    """Write the reports of measured runs that ended without one (their writer died)."""
+    with transaction(sessions) as session:
+        missing = queue.ended_without_report(session, settle_s=REPORT_SETTLE_S)
+    for run_id in missing:
+        log.warning("run %s ended without its report; writing it", run_id)
+        write_report(run_id, settings, sessions)
+    return missing
 
 
 def _ingest_spool(settings: Settings, sessions: sessionmaker[Session], run_id: int) -> None:

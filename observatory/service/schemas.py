@@ -118,6 +118,10 @@ class RunView(BaseModel):
     claimed_by: str | None
     lease_until: datetime | None
     cancel_requested: bool
+    waiting_reason: str | None = Field(
+        default=None,
+        description="Why no worker of this service claims this queued run, if none will.",
+    )
     tags: list[Any]
     created_at: datetime
     started_at: datetime | None

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from observatory.domain import RunStatus
 from observatory.notify.payload import report_url
 from observatory.service.overall import RunState, overall
 from observatory.service.schemas import BuildView, RunView, ValidationView
@@ -33,7 +34,25 @@ def elapsed_s(run: Run) -> float | None:
     return ((run.ended_at or utcnow()) - run.started_at).total_seconds()
 
 
-def run_view(run: Run, build: Build, settings: Settings) -> RunView:
+def waiting_reason(run: Run, host_fingerprint: str | None) -> str | None:
+    """Why a queued run is not claimed by this service's workers, if it never will be."""
+    if run.status != RunStatus.QUEUED:
+        return None
+    if run.claimed_by:
+        return f"held by {run.claimed_by}, which executes it itself (observatory run)"
+    planned = run.host_fingerprint
+    if host_fingerprint and planned and planned != host_fingerprint:
+        return (
+            f"planned on a host with fingerprint {planned[:12]}, but this host's is "
+            f"{host_fingerprint[:12]}: only a worker on a host like the one that planned it "
+            "claims it; cancel it and queue it again to run it here"
+        )
+    return None
+
+
+def run_view(
+    run: Run, build: Build, settings: Settings, host_fingerprint: str | None = None
+) -> RunView:
     return RunView(
         id=run.id,
         validation_id=run.validation_id,
@@ -52,6 +71,7 @@ def run_view(run: Run, build: Build, settings: Settings) -> RunView:
         claimed_by=run.claimed_by,
         lease_until=run.lease_until,
         cancel_requested=run.cancel_requested,
+        waiting_reason=waiting_reason(run, host_fingerprint),
         tags=list(run.tags or []),
         created_at=run.created_at,
         started_at=run.started_at,

@@ -10,6 +10,12 @@ on one database:
   RETURNING id``; SQLite runs writers one at a time, so two claimers never see the same row
   as queued.
 
+A queued run that already has a ``claimed_by`` is held: the CLI holds the runs it planned
+and executes itself, so no worker sharing the database claims them; its lease expires like
+an active run's if the CLI dies. Every change of a run's state is a conditional UPDATE on
+the status and holder it expects (``begin``, ``advance``): of two racing writers one wins
+and the other learns it lost. Lease times come from the database's clock (``db_now``).
+
 Order: oldest first by id. A validation queues its baseline run before its candidate (lower
 id), and a candidate is not claimable while its baseline run is queued or active, so a
 second host never starts a candidate before the baseline it will be compared with.
@@ -22,13 +28,20 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, and_, exists, or_, select, update
+from sqlalchemy import ColumnElement, Select, and_, exists, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
 from observatory.domain import ACTIVE_STATUSES, RunStatus
-from observatory.store.tables import Run, utcnow
+from observatory.errors import ObservatoryError
+from observatory.store.clock import db_now
+from observatory.store.tables import Run
 
 PENDING = (RunStatus.QUEUED, *ACTIVE_STATUSES)
+HELD = PENDING  # the statuses in which a holder's lease counts
+
+
+class LostRunError(ObservatoryError):
+    """A run is no longer held as expected: recovery took it back, or it ended meanwhile."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +58,7 @@ def _claimable(host_fingerprint: str | None) -> Select[int]:
     run = aliased(Run, name="claimable")
     base = aliased(Run, name="claimable_baseline")
     waiting = exists().where(base.id == run.baseline_run_id, base.status.in_(PENDING))
-    query = select(run.id).where(run.status == RunStatus.QUEUED, ~waiting)
+    query = select(run.id).where(run.status == RunStatus.QUEUED, run.claimed_by.is_(None), ~waiting)
     if host_fingerprint is not None:
         # Baselines are compared only on like hosts: a run executes on the host that planned it.
         query = query.where(
@@ -54,13 +67,17 @@ def _claimable(host_fingerprint: str | None) -> Select[int]:
     return query.order_by(run.id).limit(1)
 
 
-def _claim_values(worker: str, lease_s: float, now: datetime) -> dict[str, Any]:
-    return {
-        "status": RunStatus.PROVISIONING,
-        "claimed_by": worker,
-        "heartbeat_at": now,
-        "lease_until": now + timedelta(seconds=lease_s),
-    }
+def _at(now: datetime | None, offset_s: float = 0.0) -> Any:
+    """``now`` plus an offset; the database's clock unless a time is given explicitly."""
+    return db_now(offset_s) if now is None else now + timedelta(seconds=offset_s)
+
+
+def _lease_values(lease_s: float, now: datetime | None = None) -> dict[str, Any]:
+    return {"heartbeat_at": _at(now), "lease_until": _at(now, lease_s)}
+
+
+def _claim_values(worker: str, lease_s: float, now: datetime | None) -> dict[str, Any]:
+    return {"status": RunStatus.PROVISIONING, "claimed_by": worker, **_lease_values(lease_s, now)}
 
 
 def alongside_of(session: Session, baseline_id: int) -> int | None:
@@ -87,8 +104,8 @@ def claim_alongside(
         return None
     taken = session.execute(
         update(Run)
-        .where(Run.id == partner, Run.status == RunStatus.QUEUED)
-        .values(**_claim_values(worker, lease_s, now or utcnow()))
+        .where(Run.id == partner, Run.status == RunStatus.QUEUED, Run.claimed_by.is_(None))
+        .values(**_claim_values(worker, lease_s, now))
     )
     return partner if getattr(taken, "rowcount", 0) == 1 else None
 
@@ -102,7 +119,7 @@ def claim_next(
     now: datetime | None = None,
 ) -> Run | None:
     """Claim the oldest claimable queued run for ``worker`` in the caller's transaction."""
-    values = _claim_values(worker, lease_s, now or utcnow())
+    values = _claim_values(worker, lease_s, now)
     if session.get_bind().dialect.name == "postgresql":
         run_id = _claim_postgres(session, host_fingerprint, values)
     else:
@@ -132,6 +149,7 @@ def _claim_sqlite(
         .where(
             Run.id == _claimable(host_fingerprint).scalar_subquery(),
             Run.status == RunStatus.QUEUED,
+            Run.claimed_by.is_(None),
         )
         .values(**values)
         .returning(Run.id)
@@ -140,11 +158,17 @@ def _claim_sqlite(
     return run_id
 
 
-def _expired(now: datetime, dead_owners: Collection[str]) -> Any:
-    lapsed = or_(Run.lease_until.is_(None), Run.lease_until < now)
+def _held() -> ColumnElement[bool]:
+    """Runs somebody holds: active ones, and queued ones the CLI holds."""
+    queued = and_(Run.status == RunStatus.QUEUED, Run.claimed_by.is_not(None))
+    return or_(Run.status.in_(ACTIVE_STATUSES), queued)
+
+
+def _expired(now: datetime | None, dead_owners: Collection[str]) -> Any:
+    lapsed = or_(Run.lease_until.is_(None), Run.lease_until < _at(now))
     if dead_owners:
         lapsed = or_(lapsed, Run.claimed_by.in_(list(dead_owners)))
-    return and_(Run.status.in_(ACTIVE_STATUSES), lapsed)
+    return and_(_held(), lapsed)
 
 
 def expire_leases(
@@ -155,13 +179,12 @@ def expire_leases(
     lease_s: float = 60.0,
     dead_owners: Collection[str] = (),
 ) -> list[ExpiredRun]:
-    """Take back the active runs whose lease expired (or whose owner is known dead).
+    """Take back the held runs whose lease expired (or whose owner is known dead).
 
     Each is handed to ``recoverer`` with a fresh lease in the caller's transaction, so when
     several hosts recover at once exactly one gets each run; should the recoverer die before
     it concluded a run, that lease expires in turn and another recovery takes it.
     """
-    now = now or utcnow()
     condition = _expired(now, dead_owners)
     query = select(Run.id, Run.claimed_by, Run.heartbeat_at).where(condition).order_by(Run.id)
     if session.get_bind().dialect.name == "postgresql":
@@ -175,7 +198,7 @@ def expire_leases(
     taken = session.scalars(
         update(Run)
         .where(Run.id.in_(list(found)), condition)
-        .values(claimed_by=recoverer, lease_until=now + timedelta(seconds=lease_s))
+        .values(claimed_by=recoverer, lease_until=_at(now, lease_s))
         .returning(Run.id),
         execution_options={"synchronize_session": False},
     ).all()
@@ -185,20 +208,101 @@ def expire_leases(
 def renew_lease(
     session: Session, run_id: int, worker: str, lease_s: float, now: datetime | None = None
 ) -> bool:
-    """Extend ``worker``'s lease on an active run; False when it no longer holds the run.
+    """Extend ``worker``'s lease on a run it holds; False when it no longer holds the run.
 
     Fenced on ``claimed_by``: once recovery took a run back, its old worker cannot extend
     (and so cannot keep) it any more.
     """
-    lease_until = (now or utcnow()) + timedelta(seconds=lease_s)
     renewed = session.scalar(
         update(Run)
-        .where(Run.id == run_id, Run.claimed_by == worker, Run.status.in_(ACTIVE_STATUSES))
-        .values(lease_until=lease_until)
+        .where(Run.id == run_id, Run.claimed_by == worker, Run.status.in_(HELD))
+        .values(lease_until=_at(now, lease_s))
         .returning(Run.id),
         execution_options={"synchronize_session": False},
     )
     return renewed is not None
+
+
+def hold(session: Session, run_ids: Collection[int], owner: str, lease_s: float) -> list[int]:
+    """Hold queued, unclaimed runs for ``owner`` (the CLI): no worker claims them then."""
+    held = session.scalars(
+        update(Run)
+        .where(Run.id.in_(list(run_ids)), Run.status == RunStatus.QUEUED, Run.claimed_by.is_(None))
+        .values(claimed_by=owner, lease_until=db_now(lease_s))
+        .returning(Run.id),
+        execution_options={"synchronize_session": False},
+    ).all()
+    return sorted(held)
+
+
+def begin(session: Session, run_id: int, owner: str, lease_s: float) -> bool:
+    """Move a run ``owner`` claimed or holds (or an unclaimed queued one) to provisioning."""
+    ours = and_(Run.claimed_by == owner, Run.status.in_((RunStatus.QUEUED, RunStatus.PROVISIONING)))
+    free = and_(Run.claimed_by.is_(None), Run.status == RunStatus.QUEUED)
+    values = _claim_values(owner, lease_s, None)
+    return _changed(session, update(Run).where(Run.id == run_id, or_(ours, free)).values(values))
+
+
+def advance(
+    session: Session, run_id: int, owner: str, expected: Collection[str], **values: Any
+) -> bool:
+    """Change a run ``owner`` holds in one of the ``expected`` statuses; False if it lost it."""
+    condition = and_(Run.id == run_id, Run.claimed_by == owner, Run.status.in_(list(expected)))
+    return _changed(session, update(Run).where(condition).values(**values))
+
+
+def require(
+    session: Session, run_id: int, owner: str, expected: Collection[str], **values: Any
+) -> None:
+    """``advance``, or ``LostRunError`` saying who holds the run now."""
+    if not advance(session, run_id, owner, expected, **values):
+        now = holder(session, run_id)
+        raise LostRunError(f"run {run_id} is no longer ours ({owner}): it is {now}")
+
+
+def _changed(session: Session, statement: Any) -> bool:
+    changed = session.scalar(
+        statement.returning(Run.id), execution_options={"synchronize_session": False}
+    )
+    return changed is not None
+
+
+def abandon(session: Session, owner: str, reason: str) -> list[int]:
+    """End the queued runs ``owner`` holds but will not execute (e.g. the CLI stopped)."""
+    ended = session.scalars(
+        update(Run)
+        .where(Run.claimed_by == owner, Run.status == RunStatus.QUEUED)
+        .values(status=RunStatus.ABORTED, end_reason=reason, ended_at=db_now(), lease_until=None)
+        .returning(Run.id),
+        execution_options={"synchronize_session": False},
+    ).all()
+    return sorted(ended)
+
+
+def holder(session: Session, run_id: int) -> str:
+    """Who holds a run and in which status, for messages about a lost condition."""
+    row = session.execute(select(Run.status, Run.claimed_by).where(Run.id == run_id)).first()
+    if row is None:
+        return "deleted"
+    return f"{row.status}, held by {row.claimed_by or 'nobody'}"
+
+
+def ended_without_report(session: Session, settle_s: float, limit: int = 20) -> list[int]:
+    """Runs a worker began that ended over ``settle_s`` (and under a day) ago, unreported."""
+    finished = [s for s in RunStatus if s.finished]
+    query = (
+        select(Run.id)
+        .where(
+            Run.status.in_(finished),
+            Run.heartbeat_at.is_not(None),  # claimed once; a cancelled queued run has none
+            Run.report_path.is_(None),
+            Run.ended_at < db_now(-settle_s),
+            Run.ended_at > db_now(-86400.0),
+        )
+        .order_by(Run.id)
+        .limit(limit)
+    )
+    return list(session.scalars(query))
 
 
 def queued_runs(session: Session, limit: int = 200) -> Sequence[Run]:

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from observatory.domain import MAX_ID, RunStatus
+from observatory.domain import ACTIVE_STATUSES, MAX_ID, RunStatus
 from observatory.errors import NotFoundError
-from observatory.store.tables import Run, utcnow
+from observatory.store.clock import db_now
+from observatory.store.tables import Run
 
 
 def get_run(session: Session, run_id: int) -> Run:
@@ -39,18 +40,31 @@ def list_runs(
 
 
 def request_cancel(session: Session, run_id: int) -> str:
-    """Queued runs end at once; running ones are stopped by their worker within a tick."""
-    run = get_run(session, run_id)
-    status = RunStatus(run.status)
-    if status.finished:
-        return f"run {run_id} already ended ({run.status})"
-    if status == RunStatus.QUEUED:
-        run.status = RunStatus.ABORTED
-        run.end_reason = "cancelled before it started"
-        run.ended_at = utcnow()
-        return f"run {run_id} cancelled (it had not started)"
-    run.cancel_requested = True
-    return f"run {run_id}: cancel requested; its worker stops it within seconds"
+    """Queued runs end at once; running ones are stopped by their worker within a tick.
+
+    Both are conditional updates: a cancel racing a claim either ends the run before the
+    claim (which then finds nothing) or becomes a request to the worker that claimed it.
+    """
+    run = get_run(session, run_id)  # 404 for an unknown run
+    queued = (Run.id == run_id, Run.status == RunStatus.QUEUED)
+    active = (Run.id == run_id, Run.status.in_(ACTIVE_STATUSES))
+    if _update(session, queued, status=RunStatus.ABORTED, ended_at=db_now(),
+               end_reason="cancelled before it started", lease_until=None):  # fmt: skip
+        message = f"run {run_id} cancelled (it had not started)"
+    elif _update(session, active, cancel_requested=True):
+        message = f"run {run_id}: cancel requested; its worker stops it within seconds"
+    else:
+        message = f"run {run_id} already ended ({{status}})"
+    session.refresh(run)
+    return message.format(status=run.status)
+
+
+def _update(session: Session, condition: tuple[Any, ...], **values: Any) -> bool:
+    changed = session.scalar(
+        update(Run).where(*condition).values(**values).returning(Run.id),
+        execution_options={"synchronize_session": False},
+    )
+    return changed is not None
 
 
 def heartbeat(
@@ -61,12 +75,10 @@ def heartbeat(
     Returns whether a cancel was requested, or None when ``owner`` no longer holds the run
     (recovery took it back after the lease expired): the caller must stop without concluding.
     """
-    now = utcnow()
-    active = (RunStatus.PROVISIONING, RunStatus.RUNNING, RunStatus.ANALYSING)
     held = session.execute(
         update(Run)
-        .where(Run.id == run_id, Run.claimed_by == owner, Run.status.in_(active))
-        .values(heartbeat_at=now, lease_until=now + timedelta(seconds=lease_s), progress=progress)
+        .where(Run.id == run_id, Run.claimed_by == owner, Run.status.in_(ACTIVE_STATUSES))
+        .values(heartbeat_at=db_now(), lease_until=db_now(lease_s), progress=progress)
         .returning(Run.cancel_requested)
     ).first()
     return None if held is None else bool(held[0])

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -19,7 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from observatory.conclude import conclude_run
 from observatory.domain import RunStatus, TriggerSource
-from observatory.service.owner import Owner, database_id, this_process
+from observatory.service.owner import Owner, database_id, host_id, process_start, this_process
 from observatory.service.recovery import kill_orphans, recover
 from observatory.settings import Settings
 from observatory.store import queue, samples
@@ -103,7 +102,15 @@ def test_a_recovery_that_died_half_way_is_redone_without_a_second_alert(
     # stuck; its own lease then ran out.
     with transaction(sessions) as session:
         queue.expire_leases(session, recoverer="dead-recoverer", lease_s=-1)
-    conclude_run(run_id, settings, sessions, RunStatus.INTERRUPTED, "lease expired: first", None)
+    conclude_run(
+        run_id,
+        settings,
+        sessions,
+        RunStatus.INTERRUPTED,
+        "lease expired: first",
+        None,
+        owner="dead-recoverer",
+    )
     with transaction(sessions) as session:
         run = session.get(Run, run_id)
         assert run is not None
@@ -128,9 +135,9 @@ def test_a_live_lease_is_left_alone(
 def _dead_owner(db: str) -> Owner:
     """The worker id of a process of this host that has ended."""
     child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(0.3)"])
-    started = int(psutil.Process(child.pid).create_time())
+    started = process_start(child.pid)
     child.wait()
-    return Owner(socket.gethostname(), child.pid, started, "slot0", db)
+    return Owner(host_id(), child.pid, started, "slot0", db)
 
 
 def test_a_run_of_a_dead_local_worker_is_taken_back_before_its_lease_ends(

@@ -42,7 +42,7 @@ def list_runs(
         rows = queries.find_runs(
             session, status=status, scenario=scenario, build=build, verdict=verdict, limit=limit
         )
-    return [run_view(run, b, state.settings) for run, b in rows]
+    return [run_view(run, b, state.settings, state.host_fingerprint) for run, b in rows]
 
 
 @router.get(
@@ -56,7 +56,7 @@ def get_run(run_id: RowId, request: Request) -> RunView:
     state = state_of(request)
     with transaction(state.sessions) as session:
         run, build = queries.run_with_build(session, run_id)
-    return run_view(run, build, state.settings)
+    return run_view(run, build, state.settings, state.host_fingerprint)
 
 
 @router.get("/queue", response_model=QueueView, dependencies=[Depends(require_read)])
@@ -72,7 +72,11 @@ def get_queue(request: Request) -> QueueView:
         load_slots=settings.service.load_slots,
         active=[run_view(r, b, settings) for r, b in active],
         queued=[
-            QueuedRun(position=i + 1, run=run_view(r, b, settings), waiting_for=waits[r.id])
+            QueuedRun(
+                position=i + 1,
+                run=run_view(r, b, settings, state.host_fingerprint),
+                waiting_for=waits[r.id],
+            )
             for i, (r, b) in enumerate(queued)
         ],
     )
