@@ -12,6 +12,7 @@ seeing the baseline share of ``k`` occurrences go to the candidate alone stays b
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
 from observatory.analysis.metrics import RunView, latency_rows
@@ -74,6 +75,15 @@ def new_failure_findings(cand: RunView, base: RunData | None) -> list[Finding]:
     return [_finding(f) for f in new_failures(cand, base)]
 
 
+_INNER = re.compile(r'"message"\s*:\s*"((?:[^"\\]|\\.){8,})"')
+
+
+def shown_message(message: str) -> str:
+    """The message a human reads: the body's own ``"message"`` when it has one."""
+    inner = _INNER.search(message)
+    return inner.group(1) if inner else message
+
+
 def _finding(new: NewFailure) -> Finding:
     span = f"at {format_duration(new.first_s)}"
     if new.last_s - new.first_s > 60:
@@ -90,7 +100,7 @@ def _finding(new: NewFailure) -> Finding:
         p_value=None,
         threshold=None,
         unit="",
-        detail=f'new error "{new.message}" ({new.count}x, {new.category}) {span}; '
+        detail=f'new error "{shown_message(new.message)}" ({new.count}x, {new.category}) {span}; '
         "never in the baseline",
         at_s=new.first_s,
     )

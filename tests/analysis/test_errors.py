@@ -10,7 +10,7 @@ from observatory.analysis.bootstrap import Sample
 from observatory.analysis.bursts import Burst, find_bursts
 from observatory.analysis.changepoint import change_points, error_signal
 from observatory.analysis.comparison import compare, verdict_of
-from observatory.analysis.failures import min_count, new_failures
+from observatory.analysis.failures import min_count, new_failures, shown_message
 from observatory.analysis.injection import busy_neighbours, scale_latency
 from observatory.analysis.metrics import view
 from observatory.analysis.rundata import (
@@ -205,6 +205,14 @@ def test_a_single_burst_of_a_new_error_in_an_hour_is_found() -> None:
     assert result.reason.startswith(f'chat: new error "{CLOSED}" (5x, http_500) at 1h')
 
 
+def test_the_shown_message_is_the_body_s_own() -> None:
+    body = 'HTTPError: <n> | body: {"error":{"message":"Cannot send a request, as the client"}}'
+    assert shown_message(body) == "Cannot send a request, as the client"
+    assert shown_message("ConnectionResetError: reset by peer") == (
+        "ConnectionResetError: reset by peer"
+    )
+
+
 def test_a_new_error_needs_a_baseline_and_k_scales_with_exposure() -> None:
     fails = np.zeros(40)
     fails[30] = 9
@@ -215,9 +223,9 @@ def test_a_new_error_needs_a_baseline_and_k_scales_with_exposure() -> None:
 
 
 def test_unchanged_runs_show_no_new_failures() -> None:
-    """50 one-hour A/A pairs from the synthetic base error process (two signatures)."""
+    """30 one-hour A/A pairs from the synthetic base error process (two signatures)."""
     profile = Profile(error_rate=0.002)
-    for seed in range(50):
+    for seed in range(30):
         base, cand = (
             synthetic_run(profile, 20000 + 2 * seed),
             synthetic_run(profile, 20001 + 2 * seed),
