@@ -47,11 +47,8 @@ def test_bursts_of_closed_clients_on_one_model_beside_a_cpu_burner_fail_the_run(
     env = {k: v for k, v in os.environ.items() if not k.startswith("OBSERVATORY_")}
     burner = subprocess.Popen([sys.executable, "-c", BURNER])
     try:
-        result = subprocess.run(
-            [sys.executable, "-m", "observatory", "run", "--build", "closing",
-             "--scenario", "two-models"],
-            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240,
-        )  # fmt: skip
+        args = ("run", "--build", "closing", "--scenario", "two-models")
+        result = _observatory(tmp_path, env, *args)
     finally:
         burner.kill()
         burner.wait()
@@ -73,7 +70,21 @@ def test_bursts_of_closed_clients_on_one_model_beside_a_cpu_burner_fail_the_run(
         shared = conn.execute(
             text("SELECT count(*) FROM resource_samples WHERE role = 'neighbours'")
         ).scalar_one()
+    compared = _observatory(tmp_path, env, "compare", "2")
+    assert compared.returncode == 1, compared.stderr[-2000:]
+    assert "error bursts of chat:gpt-4o: " in compared.stdout
+    assert " bursts of ~" in compared.stdout
+    reason = line.split("verdict=regression: ")[1]
+    listed = _observatory(tmp_path, env, "runs", "list")
+    assert reason in listed.stdout  # the same line as the run's verdict
     assert ("error_rate", "chat:gpt-4o", "regression") in rows
     assert ("new_failure", "chat:gpt-4o", "regression") in rows
     assert not [r for r in rows if r[1] == "chat:gpt-4o-mini"]  # the other model is fine
     assert shared > 0
+
+
+def _observatory(cwd: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "observatory", *args],
+        cwd=cwd, env=env, capture_output=True, text=True, timeout=240,
+    )  # fmt: skip
