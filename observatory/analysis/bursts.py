@@ -84,11 +84,14 @@ def find_bursts(data: RunData) -> tuple[BurstSeries, ...]:
 
 def _bursts(name: str, per_t: pd.DataFrame, window_s: float) -> tuple[Burst, ...]:
     t = per_t.index.to_numpy(dtype=float)
-    failing = t[per_t["failures"].to_numpy() > 0]
+    mask = per_t["failures"].to_numpy() > 0
+    failing, lengths = t[mask], per_t["length_s"].to_numpy(dtype=float)[mask]
     if failing.size == 0:
         return ()
-    # A new burst starts where more than one clean window separates two failing ones.
-    breaks = np.flatnonzero(np.diff(failing) > 2 * window_s + 1e-9) + 1
+    # A new burst starts where more than one clean window (of the failing window's length:
+    # compacted windows are longer) separates two failing ones.
+    gaps = failing[1:] - (failing[:-1] + lengths[:-1])
+    breaks = np.flatnonzero(gaps > np.maximum(lengths[:-1], window_s) + 1e-9) + 1
     out = []
     for part in np.split(failing, breaks):
         start, last = float(part[0]), float(part[-1])
