@@ -76,7 +76,7 @@ def test_bursts_of_closed_clients_on_one_model_beside_a_cpu_burner_fail_the_run(
     assert " bursts of ~" in compared.stdout
     reason = line.split("verdict=regression: ")[1]
     listed = _observatory(tmp_path, env, "runs", "list")
-    assert reason in listed.stdout  # the same line as the run's verdict
+    assert reason[:80] in listed.stdout  # the same line as the run's verdict
     assert ("error_rate", "chat:gpt-4o", "regression") in rows
     assert ("new_failure", "chat:gpt-4o", "regression") in rows
     assert not [r for r in rows if r[1] == "chat:gpt-4o-mini"]  # the other model is fine
