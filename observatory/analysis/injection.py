@@ -47,13 +47,20 @@ def add_errors(
     until_s: float = math.inf,
     seed: int = 0,
     category: str = "injected",
+    message: str = "",
+    names: Sequence[str] | None = None,
 ) -> RunData:
-    """Turn a further ``rate`` of each window's successful requests into failures."""
+    """Turn a further ``rate`` of each window's successful requests into failures.
+
+    ``message``: their failure signature ("" = unknown); ``names``: only these request names.
+    """
     rng = np.random.default_rng(seed)
     windows = run.windows.copy()
     rows = (
         (windows["series"] == Series.LATENCY) & (windows["t"] >= from_s) & (windows["t"] < until_s)
     )
+    if names is not None:
+        rows &= windows["name"].isin(list(names))
     ok = (windows.loc[rows, "count"] - windows.loc[rows, "failures"]).clip(lower=0)
     extra = rng.binomial(ok.to_numpy(dtype=np.int64), rate)
     windows.loc[rows, "failures"] = windows.loc[rows, "failures"] + extra
@@ -63,6 +70,7 @@ def add_errors(
             "name": windows.loc[rows, "name"].to_numpy(),
             "category": category,
             "count": extra.astype(np.int64),
+            "message": message,
         }
     )
     errors = pd.concat([run.errors, added[added["count"] > 0]], ignore_index=True)

@@ -11,6 +11,7 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from observatory.analysis.bursts import find_bursts
 from observatory.domain import Finding
 from observatory.report import charts as chart_data
 from observatory.report.assets import TEMPLATES_DIR, publish_static, script_json, write_atomic
@@ -103,12 +104,8 @@ def render_run_html(inp: ReportInput, *, max_points: int = DEFAULT_MAX_POINTS) -
 
 
 def burst_lines(inp: ReportInput) -> dict[str, str]:
-    """Per request name, the analysis' description of its error bursts.
-
-    Integration point: once ``observatory.analysis.bursts`` exists, return
-    ``{s.name: s.describe() for s in find_bursts(inp.candidate)}``.
-    """
-    return {}
+    """Per request name, the analysis' description of its error bursts."""
+    return {series.name: series.describe() for series in find_bursts(inp.candidate)}
 
 
 def render_findings_table(findings: Sequence[Finding]) -> str:
