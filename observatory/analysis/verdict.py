@@ -212,7 +212,7 @@ def disturbance(run: RunView) -> str:
 
 def describe(finding: Finding) -> str:
     """One line for a finding: 'latency_p99 of chat +23.1 % (110 -> 135 ms)'."""
-    if finding.metric.startswith(("change.", "error_ceiling", "crash", "memory_leak")) or (
+    if finding.metric.startswith(("change.", "error_ceiling", "crash", "memory_")) or (
         finding.delta is None
     ):
         return f"{finding.metric} of {finding.name}: {finding.detail}"
