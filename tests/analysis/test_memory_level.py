@@ -169,3 +169,16 @@ def test_short_leak_through_analyse_makes_the_run_a_regression() -> None:
     )
     assert _finding(result, "memory_leak").verdict is FindingVerdict.REGRESSION
     assert result.verdict is Verdict.REGRESSION
+
+
+def test_short_aa_pairs_with_start_up_growth_are_not_leaks() -> None:
+    """Both runs still settle (60 MB ramp) under slow AR(0.8) wander: never a leak."""
+    t = np.arange(0.0, 180.0, 5.0)
+    ramp = 300.0 + 60.0 * (1 - np.exp(-t / 120.0))
+    flagged = 0
+    for seed in range(100):
+        rng = np.random.default_rng(seed)
+        runs = [ramp + ar1(rng, t.size, 2.0, 0.8) for _ in range(2)]
+        base, cand = _slopes(runs[0], runs[1], warmup_s=30.0)
+        flagged += leak_finding(cand, base, LIMITS).verdict is FindingVerdict.REGRESSION
+    assert flagged == 0
