@@ -16,7 +16,7 @@ from sqlalchemy import delete
 from sqlalchemy.orm import Session, sessionmaker
 
 from observatory.analysis.rundata import RunData
-from observatory.analysis.verdict import Analysis, analyse
+from observatory.analysis.verdict import Analysis, analyse, by_seriousness
 from observatory.domain import Finding, RunStatus, Verdict
 from observatory.errors import ObservatoryError
 from observatory.notify.alert import AlertKind
@@ -163,6 +163,7 @@ def _alert_context(
         errored=run.status in (RunStatus.ERROR, RunStatus.INTERRUPTED),
     )
     regressions = [f for f in (analysis.findings if analysis else ()) if f.verdict == "regression"]
+    regressions = by_seriousness(regressions)  # in the order of the reason line
     started = run.started_at or run.created_at
     return AlertContext(
         run_id=run.id,

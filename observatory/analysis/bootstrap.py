@@ -160,10 +160,15 @@ def to_values(sample: Sample, statistics: Floats) -> Floats:
 
 @dataclass(frozen=True, slots=True)
 class DeltaInterval:
-    """Percentile bootstrap interval of candidate - baseline (absolute) or ratio - 1."""
+    """Percentile bootstrap interval of candidate - baseline (absolute) or ratio - 1.
+
+    ``p_value``: two-sided bootstrap p-value of "no change", twice the smaller share of
+    replicates on either side of zero (ties count half), at least 1 / replicates.
+    """
 
     low: float
     high: float
+    p_value: float = math.nan
 
 
 def delta_interval(
@@ -188,7 +193,13 @@ def delta_interval(
         return DeltaInterval(math.nan, math.nan)
     tail = (1 - level) / 2 * 100
     low, high = np.percentile(deltas, [tail, 100 - tail])
-    return DeltaInterval(float(low), float(high))
+    return DeltaInterval(float(low), float(high), _sign_p_value(deltas))
+
+
+def _sign_p_value(deltas: Floats) -> float:
+    ties = float(np.mean(deltas == 0)) / 2
+    below, above = float(np.mean(deltas < 0)) + ties, float(np.mean(deltas > 0)) + ties
+    return min(1.0, max(2 * min(below, above), 1 / deltas.size))
 
 
 def _paired_replicates(

@@ -47,6 +47,7 @@ class ChangePoint:
     unit: str  # "%" or "ms"
     since_s: float | None = None  # where the ``before`` segment starts
     until_s: float | None = None  # where the ``after`` segment ends
+    burst: float | None = None  # the level of a short burst the step started with
 
     def describe(self) -> str:
         what = "errors" if self.series == "error_rate" else f"p99 of {self.name}"
@@ -54,9 +55,10 @@ class ChangePoint:
             what = f"errors of {self.name}"
         verb = "rose" if self.after > self.before else "fell"
         unit = " %" if self.unit == "%" else f" {self.unit}"
+        opening = "" if self.burst is None else f", after a burst of {_num(self.burst)}{unit}"
         return (
             f"{what} {verb} from {_num(self.before)}{unit} to {_num(self.after)}{unit} "
-            f"at {format_offset(self.at_s)}"
+            f"at {format_offset(self.at_s)}{opening}"
         )
 
 
@@ -247,15 +249,48 @@ def _dispersion(failures: Floats, requests: Floats, smooth: int) -> float:
 def change_points(
     signal: Signal, series: str, name: str, unit: str, window_s: float
 ) -> list[ChangePoint]:
-    """Every change in ``signal`` with the level of the segments either side."""
+    """Every change in ``signal`` with the level of the segments either side.
+
+    A step that opens with a burst is found as a rise into a short segment and a fall out
+    of it to a level still above the start; when the levels either side of the burst
+    differ by themselves (the same statistic and penalty), the two are one step.
+    """
     cuts = detect(signal, window_s)
     bounds = [0, *cuts, signal.num.size]
     points = []
-    for i, cut in enumerate(cuts):
-        before = signal.size(bounds[i], cut)
-        after = signal.size(cut, bounds[i + 2])
-        since, until = float(signal.t[bounds[i]]), float(signal.t[bounds[i + 2] - 1]) + window_s
-        points.append(
-            ChangePoint(series, name, float(signal.t[cut]), before, after, unit, since, until)
-        )
+    i = 0
+    while i < len(cuts):
+        if signal.counts and i + 1 < len(cuts) and _burst_step(signal, bounds[i : i + 4], window_s):
+            points.append(_point(signal, bounds[i : i + 4], series, name, unit, window_s))
+            i += 2
+            continue
+        points.append(_point(signal, bounds[i : i + 3], series, name, unit, window_s))
+        i += 1
     return points
+
+
+def _point(
+    signal: Signal, bounds: list[int], series: str, name: str, unit: str, window_s: float
+) -> ChangePoint:
+    """The change at ``bounds[1]``: [b0, b1) before, [b-2, b-1) after (a burst between)."""
+    first, cut, last = bounds[0], bounds[1], bounds[-1]
+    burst = signal.size(bounds[1], bounds[2]) if len(bounds) == 4 else None
+    since, until = float(signal.t[first]), float(signal.t[last - 1]) + window_s
+    before, after = signal.size(first, cut), signal.size(bounds[-2], last)
+    return ChangePoint(series, name, float(signal.t[cut]), before, after, unit, since, until, burst)
+
+
+BURST_MAX_S = 180.0  # a segment this short between a rise and a fall may open a step
+
+
+def _burst_step(signal: Signal, bounds: list[int], window_s: float) -> bool:
+    """Segments [a, b) < [b, c) > [c, d) with [b, c) short and [c, d) clearly above [a, b)."""
+    a, b, c, d = bounds
+    before, burst, after = signal.size(a, b), signal.size(b, c), signal.size(c, d)
+    if not before < after < burst or signal.t[c - 1] - signal.t[b] >= BURST_MAX_S:
+        return False
+    num = np.concatenate([signal.num[a:b], signal.num[c:d]])
+    den = np.concatenate([signal.den[a:b], signal.den[c:d]])
+    stat = _binomial_lr(np.cumsum(num), np.cumsum(den), np.array([b - a]))[0]
+    noise = _dispersion(num, den, 2 * max(2, math.ceil(MIN_SEGMENT_S / window_s)) + 1)
+    return bool(stat / noise > PENALTY_FACTOR * math.log(max(signal.num.size, 2)))

@@ -31,11 +31,14 @@ DRIFT_PART_S = 3600.0  # compare the first and the last hour ...
 DRIFT_FRACTION = 0.2  # ... or the first and last fifth of a shorter run
 
 
-def _signals(run: RunView) -> list[tuple[Signal, str, str, str]]:
-    """(signal, series, name, unit) for every series searched for change points."""
+def _signals(run: RunView, every: RunView) -> list[tuple[Signal, str, str, str]]:
+    """(signal, series, name, unit) for every series searched for change points.
+
+    Error series come from ``every`` (the windows set aside kept), p99 from ``run``.
+    """
     signals = []
-    for name in (OVERALL, *run.names):
-        rows = latency_rows(run, name)
+    for name in (OVERALL, *every.names):
+        rows = latency_rows(every, name)
         per_t = rows.groupby("t", sort=True)[["failures", "count"]].sum()
         signal = error_signal(
             per_t.index.to_numpy(dtype=float),
@@ -52,7 +55,7 @@ def _signals(run: RunView) -> list[tuple[Signal, str, str, str]]:
 
 
 def change_point_checks(
-    run: RunView, limits: Limits, alongside: RunView | None = None
+    run: RunView, limits: Limits, alongside: RunView | None = None, every: RunView | None = None
 ) -> tuple[list[ChangePoint], list[Finding]]:
     """All change points, and a regression finding for each rise beyond its threshold.
 
@@ -62,7 +65,7 @@ def change_point_checks(
     """
     points: list[ChangePoint] = []
     findings: list[Finding] = []
-    for signal, series, name, unit in _signals(run):
+    for signal, series, name, unit in _signals(run, every or run):
         if signal.num.size < 2 * limits.min_windows:
             continue
         found = change_points(signal, series, name, unit, run.data.window_s)
@@ -140,7 +143,9 @@ def drift_evidence(data: RunData, limits: Limits) -> list[Evidence]:
     part = min(DRIFT_PART_S, (data.duration_s - data.warmup_s) * DRIFT_FRACTION)
     first = view(data, data.warmup_s, data.warmup_s + part)
     last = view(data, data.duration_s - part)
-    pairs = [("error_rate", OVERALL, error_sample(first, OVERALL), error_sample(last, OVERALL))]
+    spans = ((data.warmup_s, data.warmup_s + part), (data.duration_s - part, math.inf))
+    errors = [error_sample(view(data, a, b, keep_disturbed=True), OVERALL) for a, b in spans]
+    pairs = [("error_rate", OVERALL, errors[0], errors[1])]
     for name in first.names:
         before = percentile_sample(first, Series.LATENCY, name, "p99")
         after = percentile_sample(last, Series.LATENCY, name, "p99")

@@ -39,6 +39,8 @@ from observatory.domain import Finding, FindingVerdict
 # Metrics whose change is shown as a difference (percentage points, MB/h);
 # every other delta is relative (candidate / baseline - 1).
 ABSOLUTE_DELTA = frozenset({"error_rate", "late_rate", "memory_slope"})
+# Rates of rare events (failures, late sends), compared as pooled counts (docs/statistics.md).
+COUNTED = frozenset({"error_rate", "late_rate"})
 # The interval must exclude changes smaller than this share of the threshold: "the
 # best estimate is beyond the threshold, and the change is surely at least half of
 # it". With zero here, a noisy metric (p99 of a low-rate name in a short run) would
@@ -132,6 +134,15 @@ def _inflation(values: Floats) -> float:
     return (1 + rho) / (1 - rho)
 
 
+def _p_value(base: Sample, cand: Sample, key: str, bootstrap_p: float) -> float:
+    """Rates of rare events: the block bootstrap's own p-value; everything else: ranks."""
+    if key not in COUNTED:
+        return rank_p_value(base, cand)
+    if base.num.sum() + cand.num.sum() == 0:
+        return 1.0  # no event on either side: nothing changed
+    return bootstrap_p
+
+
 def compare(
     metric: str,
     name: str,
@@ -148,7 +159,8 @@ def compare(
     pair = paired(base, cand)
     if pair is not None:
         base, cand = pair
-        detail = f"side by side: {cand.n} common windows" + (f"; {detail}" if detail else "")
+        together = f"side by side: {cand.n} common windows"
+        detail = f"{detail}; {together}" if detail else together
     b, c = base.value(), cand.value()
     enough = base.n >= min_windows and cand.n >= min_windows and math.isfinite(b + c)
     relative = c / b - 1 if b > 0 else math.nan
@@ -167,7 +179,7 @@ def compare(
         absolute=absolute,
         ci_low=interval.low,
         ci_high=interval.high,
-        p_value=rank_p_value(base, cand) if enough else math.nan,
+        p_value=_p_value(base, cand, key, interval.p_value) if enough else math.nan,
         enough=enough,
         scale=cand.scale,
         strict=strict,

@@ -8,6 +8,7 @@ someone acts on belong here.
 from __future__ import annotations
 
 from observatory.analysis.bootstrap import Sample
+from observatory.analysis.bursts import find_bursts
 from observatory.analysis.comparison import Evidence, compare
 from observatory.analysis.histogram import describe, merged_percentiles
 from observatory.analysis.metrics import (
@@ -47,11 +48,19 @@ PERCENTILE_METRICS: tuple[tuple[str, str, str, str], ...] = (
 
 
 def comparison_evidence(
-    cand: RunView, base: RunView, limits: Limits, slopes: tuple[Slope, Slope]
+    cand: RunView,
+    base: RunView,
+    limits: Limits,
+    slopes: tuple[Slope, Slope],
+    every: tuple[RunView, RunView] | None = None,
 ) -> list[Evidence]:
-    """Evidence for every metric both runs measured; ``slopes``: (baseline, candidate)."""
+    """Evidence for every metric both runs measured; ``slopes``: (baseline, candidate).
+
+    ``every``: (candidate, baseline) with the windows set aside kept, for error rates.
+    """
     evidence = _percentiles(cand, base, limits)
-    evidence += _rates(cand, base, limits)
+    evidence += _error_rates(*(every or (cand, base)), limits)
+    evidence += _load_rates(cand, base, limits)
     evidence += _resources(cand, base, limits, slopes)
     return evidence
 
@@ -95,40 +104,46 @@ def _merged(cand: RunView, base: RunView) -> dict[str, tuple[dict[str, float], d
     return out
 
 
-def _rates(cand: RunView, base: RunView, limits: Limits) -> list[Evidence]:
-    pairs: list[tuple[str, str, Sample, Sample, str, str]] = []
+def _error_rates(cand: RunView, base: RunView, limits: Limits) -> list[Evidence]:
+    """Error rates per name, overall and per category, as counts (``bootstrap.COUNTED``)."""
+    bursts = {series.name: series for series in find_bursts(cand.data)}
+    pairs: list[tuple[str, str, Sample, Sample, str]] = []
     for name in (OVERALL, *sorted(set(cand.names) & set(base.names))):
+        found = bursts.get(name)
+        shape = found.describe() if found else ""
         pairs.append(
-            (
-                "error_rate",
-                name,
-                error_sample(base, name),
-                error_sample(cand, name),
-                "error_rate",
-                "%",
-            )
+            ("error_rate", name, error_sample(base, name), error_sample(cand, name), shape)
         )
     kinds = sorted(categories(cand) | categories(base))
     b_cat, c_cat = category_samples(base, kinds), category_samples(cand, kinds)
     for kind in kinds:
-        pairs.append((f"error_rate.{kind}", OVERALL, b_cat[kind], c_cat[kind], "error_rate", "%"))
-    if cand.data.open_model:
-        pairs.append(("late_rate", OVERALL, late_sample(base), late_sample(cand), "late_rate", "%"))
-    else:
-        pairs.append(
-            (
-                "throughput",
-                OVERALL,
-                throughput_sample(base),
-                throughput_sample(cand),
-                "throughput",
-                "req/s",
-            )
-        )
+        pairs.append((f"error_rate.{kind}", OVERALL, b_cat[kind], c_cat[kind], ""))
+    least = limits.min_windows
     return [
-        compare(metric, name, b, c, key=key, unit=unit, min_windows=limits.min_windows)
-        for metric, name, b, c, key, unit in pairs
-    ]
+        compare(m, name, b, c, key="error_rate", unit="%", min_windows=least,
+                detail=failed_detail(b, c, bursts))
+        for m, name, b, c, bursts in pairs
+    ]  # fmt: skip
+
+
+def failed_detail(base: Sample, cand: Sample, bursts: str = "") -> str:
+    """'150 of 406 requests failed (37 %) vs 0 of 398 in the baseline, in 3 bursts ...'."""
+    failed, requests = int(cand.num.sum()), int(cand.den.sum())
+    share = f" ({100 * failed / requests:.2g} %)" if requests and failed else ""
+    text = (
+        f"{failed} of {requests} requests failed{share} "
+        f"vs {int(base.num.sum())} of {int(base.den.sum())} in the baseline"
+    )
+    return f"{text}, {bursts}" if bursts and failed else text
+
+
+def _load_rates(cand: RunView, base: RunView, limits: Limits) -> list[Evidence]:
+    """Late sends (open model) or throughput (closed): what a busy host can move."""
+    if cand.data.open_model:
+        metric, b, c, unit = "late_rate", late_sample(base), late_sample(cand), "%"
+    else:
+        metric, b, c, unit = "throughput", throughput_sample(base), throughput_sample(cand), "req/s"
+    return [compare(metric, OVERALL, b, c, key=metric, unit=unit, min_windows=limits.min_windows)]
 
 
 def _resources(

@@ -49,13 +49,19 @@ def add_errors(
     seed: int = 0,
     category: str = "injected",
     message: str = "",
+    names: Sequence[str] | None = None,
 ) -> RunData:
-    """Turn a further ``rate`` of each window's successful requests into failures."""
+    """Turn a further ``rate`` of each window's successful requests into failures.
+
+    ``message``: their failure signature ("" = unknown); ``names``: only these request names.
+    """
     rng = np.random.default_rng(seed)
     windows = run.windows
     rows = (
         (windows["series"] == Series.LATENCY) & (windows["t"] >= from_s) & (windows["t"] < until_s)
     )
+    if names is not None:
+        rows &= windows["name"].isin(list(names))
     ok = (windows.loc[rows, "count"] - windows.loc[rows, "failures"]).clip(lower=0)
     extra = pd.Series(rng.binomial(ok.to_numpy(dtype=np.int64), rate), index=ok.index)
     return _fail(run, extra, category, message)

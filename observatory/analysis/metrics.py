@@ -4,7 +4,8 @@ Steady means: after warm-up, not in a window the load generator flagged as
 saturated (it measured itself there) nor in one measured while other processes took
 the host's CPU (``RunData.shared``, analysis.shared_host), and, unless asked otherwise,
 outside fault phases and the grace period after each (those are judged by
-analysis.phases).
+analysis.phases). Error samples take the windows set aside too (``keep_disturbed``): a
+busy host slows a gateway, it does not make it fail.
 """
 
 from __future__ import annotations
@@ -66,8 +67,13 @@ def view(
     end: float = math.inf,
     *,
     exclude_phases: bool = True,
+    keep_disturbed: bool = False,
 ) -> RunView:
-    """Select the usable windows of ``data`` with ``start <= t < end`` (start: warm-up end)."""
+    """Select the usable windows of ``data`` with ``start <= t < end`` (start: warm-up end).
+
+    ``keep_disturbed``: keep the windows set aside too (still counted as disturbed), for
+    what a busy host cannot cause: errors, crashes, memory.
+    """
     windows = data.windows
     lower = data.warmup_s if start is None else start
     in_range = (windows["t"] >= lower) & (windows["t"] < end)
@@ -77,7 +83,8 @@ def view(
     saturated_t = set(selected.loc[selected["saturated"].astype(bool), "t"].unique())
     shared_t = set(selected["t"].unique()) & data.shared
     disturbed_t = saturated_t | shared_t
-    usable = selected[~selected["t"].isin(disturbed_t)].sort_values("t", kind="stable")
+    usable = selected if keep_disturbed else selected[~selected["t"].isin(disturbed_t)]
+    usable = usable.sort_values("t", kind="stable")
     groups = {
         (str(series), str(name)): rows
         for (series, name), rows in usable.groupby(["series", "name"], sort=False)

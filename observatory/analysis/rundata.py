@@ -35,6 +35,7 @@ ERROR_COLUMNS: dict[str, str] = {
     "name": "object",
     "category": "object",
     "count": "int64",
+    "message": "object",  # failure signature (observatory.signature); "" when unknown
 }
 RESOURCE_COLUMNS: dict[str, str] = {
     "t": "float64",
@@ -65,7 +66,7 @@ def frame(rows: list[dict[str, object]], columns: dict[str, str]) -> pd.DataFram
 
 
 def _neutral(col: str, dtype: str) -> str | bool | int | float:
-    if col == "histogram":
+    if col in ("histogram", "message"):
         return ""
     if dtype == "bool":
         return False

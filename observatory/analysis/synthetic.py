@@ -30,6 +30,11 @@ from observatory.analysis.rundata import (
 from observatory.domain import FaultPhase, Series
 
 QUANTILES = {"p50": 0.5, "p90": 0.9, "p95": 0.95, "p99": 0.99, "p999": 0.999}
+# The signatures of the base error process (every synthetic run shows both).
+BASE_MESSAGES = {
+    "http_500": "HTTPError: <n> Server Error: Internal Server Error for url: <url>",
+    "timeout": "TimeoutError: read timed out after <n> s",
+}
 
 
 @dataclass(frozen=True)
@@ -196,6 +201,7 @@ def _error_rows(rng: np.random.Generator, t: Floats, name: str, failures: Floats
             "name": name,
             "category": ["http_500"] * t.size + ["timeout"] * t.size,
             "count": np.concatenate([failures - timeouts, timeouts]).astype(np.int64),
+            "message": [BASE_MESSAGES["http_500"]] * t.size + [BASE_MESSAGES["timeout"]] * t.size,
         }
     )
     return rows[rows["count"] > 0]

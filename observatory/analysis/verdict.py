@@ -1,17 +1,18 @@
 """analyse(): a candidate run (and its baseline, if any) -> findings and one verdict.
 
 Order of precedence for the run's verdict (docs/statistics.md):
-a crash is a regression; disturbed measurements (a saturated load generator, or
-neighbours taking the host's CPU) make the run inconclusive, never a regression; any
-other regression finding makes it a regression; without a baseline the run is
-no_baseline; an inconclusive comparison with the baseline (or a disturbed baseline)
-makes it inconclusive; otherwise it passes.
+a crash is a regression; any other regression finding makes it a regression; disturbed
+measurements (a saturated load generator, or neighbours taking the host's CPU) void the
+speed-bound findings (latency, overhead, CPU, throughput) and, with no regression among
+the rest (errors, new failures, memory: a busy host cannot cause them), make the run
+inconclusive; without a baseline the run is no_baseline; an inconclusive comparison with
+the baseline (or a disturbed baseline) makes it inconclusive; otherwise it passes.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from observatory.analysis.changepoint import ChangePoint
@@ -25,9 +26,11 @@ from observatory.analysis.checks import (
     same_shape,
 )
 from observatory.analysis.comparison import Evidence, finalise, sort_findings
+from observatory.analysis.failures import METRIC as NEW_FAILURE
+from observatory.analysis.failures import new_failure_findings
 from observatory.analysis.family import comparison_evidence
 from observatory.analysis.host_speed import speed_difference
-from observatory.analysis.metrics import RunView, view
+from observatory.analysis.metrics import OVERALL, RunView, view
 from observatory.analysis.phase_checks import gate_findings, health_evidence
 from observatory.analysis.phases import is_impact, phase_evidence, recovery_findings
 from observatory.analysis.resources import Slope, memory_column, memory_series, memory_slope
@@ -43,6 +46,16 @@ DISTURBED_LIMIT = 0.10  # more disturbed windows than this: the run did not meas
 BASELINE_FREE = ("drift.", "change.", "error_ceiling", "memory_leak")
 # What a slower host moves (error rates, late sends and memory it does not).
 SPEED_BOUND = ("latency_", "ttft_", "inter_chunk_", "overhead", "cpu", "throughput")
+# What a busy host cannot cause: judged on every steady window, set aside or not. Every
+# other finding is voided when too many windows were set aside.
+HOST_PROOF = ("error_rate", "error_ceiling", NEW_FAILURE, "memory_", "crash")
+# The order a human reads regressions in: crash, errors, memory, latency, the rest.
+SERIOUSNESS = (
+    ("crash",),
+    (NEW_FAILURE, "error_rate", "change.error_rate", "drift.error_rate", "error_ceiling"),
+    ("memory_",),
+    ("latency_", "ttft_", "change.latency", "drift.latency", "inter_chunk_", "overhead"),
+)
 
 
 @dataclass(frozen=True)
@@ -66,12 +79,19 @@ def analyse(
         baseline.validate()
     limits = resolve(thresholds, overrides)
     candidate = set_aside(candidate, thresholds.neighbour_cpu)
-    cand = view(candidate)
-    base = None if baseline is None else view(set_aside(baseline, thresholds.neighbour_cpu))
+    cand, every = view(candidate), view(candidate, keep_disturbed=True)
+    base = base_every = None
+    if baseline is not None:
+        baseline = set_aside(baseline, thresholds.neighbour_cpu)
+        base, base_every = view(baseline), view(baseline, keep_disturbed=True)
     slopes = _slopes(cand, base)
-    compared = _compared(cand, base, limits, slopes)
-    points, checked = _baseline_free(cand, base, limits, slopes)
-    findings = tuple(sort_findings([*compared, *checked]))
+    pair = None if base_every is None else (every, base_every)
+    compared = _compared(cand, base, limits, slopes, pair)
+    points, checked = _baseline_free(cand, base, limits, slopes, every)
+    found = [*compared, *checked, *new_failure_findings(every, baseline)]
+    if cand.disturbed_fraction > DISTURBED_LIMIT:
+        found = _voided(found, f"not judged: {disturbance(cand)}")
+    findings = tuple(sort_findings(found))
     verdict, reason = decide(candidate, cand, base, findings, limits)
     return Analysis(
         verdict=verdict,
@@ -92,23 +112,23 @@ def _slopes(cand: RunView, base: RunView | None) -> tuple[Slope | None, Slope]:
 
 
 def _compared(
-    cand: RunView, base: RunView | None, limits: Limits, slopes: tuple[Slope | None, Slope]
+    cand: RunView,
+    base: RunView | None,
+    limits: Limits,
+    slopes: tuple[Slope | None, Slope],
+    every: tuple[RunView, RunView] | None = None,
 ) -> list[Finding]:
     evidence: list[Evidence] = phase_evidence(cand.data, base.data if base else None, limits)
     evidence += health_evidence(cand.data, base.data if base else None)
     if base is not None and slopes[0] is not None:
         pair = (slopes[0], slopes[1])
-        evidence = comparison_evidence(cand, base, limits, pair) + evidence
+        evidence = comparison_evidence(cand, base, limits, pair, every) + evidence
     findings = finalise(evidence, limits)
     if base is None:
         return findings
     if base.disturbed_fraction > DISTURBED_LIMIT:
         note = f"baseline disturbed ({disturbance(base)}): no comparison possible"
-        return [
-            replace(f, verdict=FindingVerdict.INCONCLUSIVE, detail=note)
-            for f in findings
-            if not is_impact(f)
-        ]
+        return _voided([f for f in findings if not is_impact(f)], note)
     if cand.data.measured_with(base.data):
         return findings  # side by side: the host's speed was the same for both
     slower = speed_difference(cand.data, base.data, limits.host_speed)
@@ -122,14 +142,33 @@ def _compared(
     ]
 
 
+def _voided(findings: list[Finding], note: str) -> list[Finding]:
+    """Findings a busy host could have caused made inconclusive (``note`` says why)."""
+    return [
+        f
+        if host_proof(f.metric) or is_impact(f)
+        else replace(f, verdict=FindingVerdict.INCONCLUSIVE, detail=note)
+        for f in findings
+    ]
+
+
+def host_proof(metric: str) -> bool:
+    """A finding a busy host cannot cause (errors, new failures, memory, crash)."""
+    return metric.removeprefix("change.").removeprefix("drift.").startswith(HOST_PROOF)
+
+
 def _baseline_free(
-    cand: RunView, base: RunView | None, limits: Limits, slopes: tuple[Slope | None, Slope]
+    cand: RunView,
+    base: RunView | None,
+    limits: Limits,
+    slopes: tuple[Slope | None, Slope],
+    every: RunView,
 ) -> tuple[list[ChangePoint], list[Finding]]:
     data = cand.data
     alongside = base if base is not None and data.measured_with(base.data) else None
-    points, findings = change_point_checks(cand, limits, alongside)
+    points, findings = change_point_checks(cand, limits, alongside, every)
     findings += _drift(cand, base, limits)
-    findings += ceiling_findings(cand, limits)
+    findings += ceiling_findings(every, limits)
     findings.append(leak_finding(slopes[1], slopes[0], limits))
     findings += recovery_findings(data, base.data if base else None, limits)
     findings += gate_findings(data, limits)
@@ -169,16 +208,17 @@ def decide(
     counted = [f for f in findings if not is_impact(f)]
     regressions = [f for f in counted if f.verdict is FindingVerdict.REGRESSION]
     usable = cand.steady_windows - cand.disturbed_windows
+    busy = cand.disturbed_fraction > DISTURBED_LIMIT
     if data.crash is not None:
         return Verdict.REGRESSION, f"gateway crashed: {data.crash}"
-    if cand.disturbed_fraction > DISTURBED_LIMIT:
+    if regressions:
+        unjudged = f"; latency not judged: {disturbance(cand)}" if busy else ""
+        return Verdict.REGRESSION, headline(regressions) + unjudged
+    if busy:
         return (
             Verdict.INCONCLUSIVE,
             f"{disturbance(cand)}: the run did not measure the gateway alone",
         )
-    if regressions:
-        more = f" (and {len(regressions) - 1} more)" if len(regressions) > 1 else ""
-        return Verdict.REGRESSION, describe(regressions[0]) + more
     if usable < limits.min_windows:
         return Verdict.INCONCLUSIVE, (
             f"only {usable} usable steady windows (need {limits.min_windows})"
@@ -210,8 +250,63 @@ def disturbance(run: RunView) -> str:
     return " and ".join(parts) + " of steady windows"
 
 
+def seriousness(finding: Finding) -> int:
+    """0 crash, 1 errors and new failures, 2 memory, 3 latency, 4 the rest."""
+    for rank, prefixes in enumerate(SERIOUSNESS):
+        if finding.metric.startswith(prefixes):
+            return rank
+    return len(SERIOUSNESS)
+
+
+def by_seriousness(findings: Sequence[Finding]) -> list[Finding]:
+    """Regressions in the order a human reads them (stable within a rank)."""
+    return sorted(findings, key=seriousness)
+
+
+ERROR_LEAD = (NEW_FAILURE, "error_rate", "error_rate.", "change.", "drift.", "error_ceiling")
+
+
+def _error_lead(finding: Finding) -> int:
+    """Which error finding leads the line: a name's error rate, a new failure, all names'
+    rate, a category's, a change point, drift, the ceiling."""
+    if finding.metric == "error_rate" and finding.name != OVERALL:
+        return 0
+    for rank, prefix in enumerate(ERROR_LEAD, start=1):
+        if finding.metric.startswith(prefix):
+            return rank
+    return len(ERROR_LEAD) + 1
+
+
+def headline(regressions: Sequence[Finding]) -> str:
+    """The reason of a regression: the most serious finding, with a new failure beside
+    an error rate ('chat: 150 of 406 requests failed (37 %) ...; new error "..." (150x)')."""
+    ordered = by_seriousness(regressions)
+    first = ordered[0]
+    if seriousness(first) == 1:
+        first = min((f for f in ordered if seriousness(f) == 1), key=_error_lead)
+    text, shown = describe(first), 1
+    new = [f for f in ordered if f.metric == NEW_FAILURE and f is not first]
+    if new and first.metric != NEW_FAILURE:
+        same = [f for f in new if f.name == first.name] or new
+        where = "" if same[0].name == first.name else f" on {same[0].name}"
+        text, shown = f"{text}; {_new_error(same[0])}{where}", 2
+    more = len(regressions) - shown
+    return text + (f" (and {more} more)" if more > 0 else "")
+
+
+def _new_error(finding: Finding) -> str:
+    return finding.detail.split("; never in the baseline")[0]
+
+
 def describe(finding: Finding) -> str:
     """One line for a finding: 'latency_p99 of chat +23.1 % (110 -> 135 ms)'."""
+    if finding.metric == NEW_FAILURE:
+        return f"{finding.name}: {_new_error(finding)}"
+    if finding.metric.startswith("error_rate") and finding.detail:
+        kind = finding.metric.removeprefix("error_rate").removeprefix(".")
+        who = finding.name if finding.name != OVERALL else "all requests"
+        who = f"{kind} errors of {who}" if kind else who
+        return f"{who}: {finding.detail.split('; side by side')[0]}"
     if finding.metric.startswith(("change.", "error_ceiling", "crash", "memory_")) or (
         finding.delta is None
     ):

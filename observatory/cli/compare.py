@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from observatory.analysis.bursts import find_bursts
 from observatory.analysis.verdict import analyse
 from observatory.cli.context import App, pass_app
 from observatory.conclude import replace_findings
@@ -39,12 +40,16 @@ def compare(app: App, run_id: int, baseline_id: int | None) -> int:
     with transaction(app.sessions) as session:
         row = store_runs.get_run(session, run_id)
         row.verdict = analysis.verdict
+        row.verdict_reason = analysis.reason
         if baseline_id is not None:
             row.baseline_run_id = baseline_id
         replace_findings(session, run_id, analysis.findings)
     click.echo(f"run {run_id} vs {'baseline run ' + str(base_id) if base_id else 'no baseline'}")
     for line in findings_table(analysis.findings):
         click.echo(line)
+    for series in find_bursts(candidate):
+        failures = sum(b.failures for b in series.bursts)
+        click.echo(f"error bursts of {series.name}: {failures} failures {series.describe()}")
     click.echo(f"verdict: {analysis.verdict}: {analysis.reason}")
     return int(Verdict(analysis.verdict).exit_code)
 

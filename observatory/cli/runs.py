@@ -20,15 +20,20 @@ def runs_group() -> None:
 @click.option("--scenario", default=None, help="Only runs of this scenario.")
 @pass_app
 def list_cmd(app: App, limit: int, status: str | None, scenario: str | None) -> None:
-    """List recent runs, newest first."""
+    """List recent runs, newest first, each with the line that explains its verdict."""
     with transaction(app.sessions) as session:
         rows = store_runs.list_runs(session, limit=limit, status=status, scenario=scenario)
-        click.echo(f"{'ID':>6} {'SCENARIO':20} {'BUILD':>6} {'STATUS':12} {'VERDICT':13} CREATED")
+        click.echo(
+            f"{'ID':>6} {'SCENARIO':20} {'BUILD':>6} {'STATUS':12} {'VERDICT':13} "
+            f"{'CREATED':16} REASON"
+        )
         for r in rows:
             created = r.created_at.strftime("%Y-%m-%d %H:%M")
             verdict = r.verdict or "-"
+            reason = r.verdict_reason or r.end_reason or "-"
             click.echo(
-                f"{r.id:>6} {r.scenario:20} {r.build_id:>6} {r.status:12} {verdict:13} {created}"
+                f"{r.id:>6} {r.scenario:20} {r.build_id:>6} {r.status:12} {verdict:13} "
+                f"{created:16} {reason}"
             )
 
 

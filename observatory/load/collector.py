@@ -14,15 +14,16 @@ by at most the stall. ``totals.late_samples`` counts them and the live status sh
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from observatory.domain import Series
 from observatory.errors import LoadError
 from observatory.load.histogram import Histogram, percentile_of
-from observatory.load.recorder import MAX_MESSAGES
+from observatory.load.recorder import MAX_SIGNATURES
 from observatory.load.window import CompletedWindow, ErrorEntry, WindowEntry, WindowGrid
+from observatory.signature import OVERFLOW
 
 log = logging.getLogger(__name__)
 LATENCY = Series.LATENCY.value
@@ -38,7 +39,8 @@ class _Merged:
 @dataclass(slots=True)
 class _Window:
     entries: dict[tuple[str, str], _Merged] = field(default_factory=dict)
-    errors: dict[tuple[str, str], tuple[int, list[str]]] = field(default_factory=dict)
+    # (name, category, signature) -> (count, sample message or "")
+    errors: dict[tuple[str, str, str], tuple[int, str]] = field(default_factory=dict)
     saturation: set[str] = field(default_factory=set)
 
 
@@ -79,8 +81,10 @@ class Collector:
             for series, name, index, count, failures, clamped, encoded in payload["entries"]:
                 self._merge_entry(str(series), str(name), int(index), int(count),
                                   int(failures), str(encoded), int(clamped))  # fmt: skip
-            for name, index, category, count, messages in payload["errors"]:
-                self._merge_errors(str(name), int(index), str(category), int(count), messages)
+            for name, index, category, count, messages, sig in payload["errors"]:
+                sample = str(messages[0]) if messages else ""
+                self._merge_errors(str(name), int(index), str(category), int(count), sample,
+                                   str(sig))  # fmt: skip
         except (KeyError, TypeError, ValueError) as exc:
             raise LoadError(f"malformed load report from a worker: {exc!r}") from None
 
@@ -152,16 +156,17 @@ class Collector:
             self.totals.requests += count
             self.totals.failures += failures
 
-    def _merge_errors(self, name: str, index: int, category: str, count: int,
-                      messages: Iterable[str]) -> None:  # fmt: skip
+    def _merge_errors(self, name: str, index: int, category: str, count: int, sample: str,
+                      sig: str) -> None:  # fmt: skip
+        """Counts per signature; past MAX_SIGNATURES in a window, under OVERFLOW."""
         window = self._target(index, 0)
         if window is None:
             return
-        total, kept = window.errors.get((name, category), (0, []))
-        for message in messages:
-            if len(kept) < MAX_MESSAGES and message not in kept:
-                kept.append(str(message))
-        window.errors[(name, category)] = (total + count, kept)
+        key = (name, category, sig)
+        if key not in window.errors and len(window.errors) >= MAX_SIGNATURES:
+            key, sample = (name, category, OVERFLOW), ""
+        total, kept = window.errors.get(key, (0, sample))
+        window.errors[key] = (total + count, kept or sample)
 
     def _complete(self) -> CompletedWindow:
         index = self._next
@@ -177,8 +182,8 @@ class Collector:
             for (series, name), merged in sorted(window.entries.items())
         )
         errors = tuple(
-            ErrorEntry(name, category, count, tuple(messages))
-            for (name, category), (count, messages) in sorted(window.errors.items())
+            ErrorEntry(name, category, count, (sample,) if sample else ())
+            for (name, category, _), (count, sample) in sorted(window.errors.items())
         )
         return CompletedWindow(
             index=index,

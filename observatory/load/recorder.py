@@ -12,7 +12,12 @@ keeps the generator's own CPU per request close to plain Locust's.
 Payload (JSON/msgpack-safe, so it rides Locust's report_to_master message)::
 
     {"entries": [[series, name, index, count, failures, clamped, hdr_or_empty], ...],
-     "errors":  [[name, index, category, count, [message, ...]], ...]}
+     "errors":  [[name, index, category, count, [sample message], signature], ...]}
+
+Failures are counted per signature (``observatory.signature``: the message with its
+variable parts collapsed), with one redacted sample message each, so counts per signature
+are exact. A window holds at most ``MAX_SIGNATURES`` distinct ones; the rest are counted
+under ``OVERFLOW`` (without a sample).
 """
 
 from __future__ import annotations
@@ -22,8 +27,10 @@ from typing import Any
 from observatory.domain import Series
 from observatory.load.histogram import Histogram
 from observatory.load.window import WindowGrid
+from observatory.signature import OVERFLOW, signature
 
-MAX_MESSAGES = 3
+MAX_SIGNATURES = 20  # distinct signatures per window, over all names and categories
+MAX_CACHED = 512  # raw message -> signature, so a storm of one error is normalised once
 LATENCY = Series.LATENCY.value
 
 
@@ -36,11 +43,11 @@ class _Entry:
 
 
 class _Errors:
-    __slots__ = ("count", "messages")
+    __slots__ = ("count", "sample")
 
-    def __init__(self) -> None:
+    def __init__(self, sample: str) -> None:
         self.count = 0
-        self.messages: list[str] = []
+        self.sample = sample
 
 
 class Recorder:
@@ -49,7 +56,9 @@ class Recorder:
     def __init__(self, grid: WindowGrid) -> None:
         self.grid = grid
         self._entries: dict[tuple[str, str, int], _Entry] = {}
-        self._errors: dict[tuple[str, int, str], _Errors] = {}
+        self._errors: dict[tuple[str, int, str, str], _Errors] = {}
+        self._distinct: dict[int, int] = {}  # window index -> distinct signatures kept
+        self._signatures: dict[str, str] = {}
 
     def index(self, at: float) -> int:
         """The window of epoch time ``at`` (compute once per request, pass to record)."""
@@ -77,26 +86,38 @@ class Recorder:
     def fail(self, name: str, index: int, category: str, message: str) -> None:
         """A failed request: counted in the latency series, kept out of its histogram."""
         self._entry(LATENCY, name, index).failures += 1
-        key = (name, index, category)
+        key = (name, index, category, self._signature(message))
         errors = self._errors.get(key)
         if errors is None:
-            errors = self._errors[key] = _Errors()
+            if self._distinct.get(index, 0) >= MAX_SIGNATURES:
+                key = (name, index, category, OVERFLOW)
+                errors = self._errors.setdefault(key, _Errors(""))
+            else:
+                self._distinct[index] = self._distinct.get(index, 0) + 1
+                errors = self._errors[key] = _Errors(message)
         errors.count += 1
-        if len(errors.messages) < MAX_MESSAGES and message not in errors.messages:
-            errors.messages.append(message)
+
+    def _signature(self, message: str) -> str:
+        found = self._signatures.get(message)
+        if found is None:
+            if len(self._signatures) >= MAX_CACHED:
+                self._signatures.clear()
+            found = self._signatures[message] = signature(message)
+        return found
 
     def take(self) -> dict[str, Any]:
         """The delta since the last call, as a payload; the recorder starts afresh."""
         entries, self._entries = self._entries, {}
         errors, self._errors = self._errors, {}
+        self._distinct = {}
         return {
             "entries": [
                 [series, name, index, *_summary(entry)]
                 for (series, name, index), entry in entries.items()
             ],
             "errors": [
-                [name, index, category, e.count, e.messages]
-                for (name, index, category), e in errors.items()
+                [name, index, category, e.count, [e.sample] if e.sample else [], sig]
+                for (name, index, category, sig), e in errors.items()
             ],
         }
 

@@ -30,6 +30,7 @@ from observatory.errors import NotifyError
 from observatory.notify.alert import AlertDraft, AlertKind, dedupe_key
 from observatory.settings import SlackSettings
 
+NEW_FAILURE = "new_failure"  # analysis.failures.METRIC (notify does not import analysis)
 MAX_FINDINGS = 3  # the report has the rest; a Slack message is read in five seconds
 
 # Slack's documented limits (header text 150, section text 3000, field 2000, button text 75).
@@ -135,10 +136,10 @@ def fallback_text(ctx: AlertContext) -> str:
     """The notification text (shown where blocks are not: phone banners, screen readers)."""
     _, title = _TITLES[ctx.kind]
     parts = [f"{title}: {_build_line(ctx)} on {ctx.scenario} (run #{ctx.run_id})"]
-    if ctx.findings:
+    if ctx.reason:
+        parts.append(ctx.reason)  # the same line as the report and `runs list`
+    elif ctx.findings:
         parts.append(_plain_finding(ctx.findings[0]))
-    elif ctx.reason:
-        parts.append(ctx.reason)
     parts.append(ctx.report_url)
     return _clip(" - ".join(parts), _FALLBACK_MAX)
 
@@ -153,7 +154,12 @@ def findings_text(findings: Sequence[Finding]) -> str:
 def describe_finding(finding: Finding) -> str:
     """``*latency_p99* `chat`: 412 ms → 487 ms (+18.2 %), since 1h1m into the run``."""
     where = "" if finding.name == "*" else f" `{_escape(finding.name)}`"
+    if finding.metric == NEW_FAILURE:
+        what = finding.detail.split("; never in the baseline")[0]
+        return f"*{_escape(finding.metric)}*{where}: {_escape(what)}"
     text = f"*{_escape(finding.metric)}*{where}: {_escape(_change(finding))}"
+    if finding.metric.startswith("error_rate") and finding.detail:
+        text += f" · {_escape(finding.detail.split('; side by side')[0])}"  # counts, bursts
     if finding.at_s is not None:
         text += f", since {format_duration(finding.at_s)} into the run"
     return text

@@ -174,16 +174,15 @@ def error_groups(session: Session, run: Run, origin: datetime) -> tuple[ErrorGro
         )
         group["count"] += row.count
         group["last"] = t
-        _add_messages(group["messages"], row.messages or [])
+        _add_messages(group["messages"], samples.sample_messages(row.messages or []))
     return tuple(
         ErrorGroup(name, category, g["count"], g["first"], g["last"], tuple(g["messages"]))
         for (name, category), g in groups.items()
     )
 
 
-def _add_messages(kept: list[str], new: Sequence[Any]) -> None:
-    for message in new:
-        text = str(message)
+def _add_messages(kept: list[str], new: Sequence[str]) -> None:
+    for text in new:
         if len(kept) >= MAX_MESSAGES:
             return
         if text not in kept:

@@ -18,6 +18,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from observatory.domain import ErrorSample, ResourceSample, Window
+from observatory.signature import signature
 from observatory.store.tables import (
     Base,
     ErrorSampleRow,
@@ -52,9 +53,28 @@ def add_windows(session: Session, run_id: int, windows: Iterable[Window]) -> int
 
 
 def add_error_samples(session: Session, run_id: int, samples: Iterable[ErrorSample]) -> int:
-    rows = [{"run_id": run_id, **asdict(s), "messages": list(s.messages)} for s in samples]
-    key = ["run_id", "name", "window_start", "category"]
-    return _upsert(session, _table(ErrorSampleRow), rows, key)
+    """One row per (name, window, category); a window's samples arrive in one call.
+
+    The load generator hands one sample per failure signature; they share the row, whose
+    ``messages`` then holds ``{"message": sample, "count": n}`` per signature (plain strings
+    are messages without a count of their own, as older runs stored them).
+    """
+    rows: dict[tuple[str, datetime, str], dict[str, Any]] = {}
+    for sample in samples:
+        key = (sample.name, sample.window_start, sample.category)
+        row = rows.setdefault(key, {**asdict(sample), "count": 0, "messages": []})
+        row["run_id"] = run_id
+        row["count"] += sample.count
+        row["messages"] += _stored_messages(sample)
+    key_columns = ["run_id", "name", "window_start", "category"]
+    return _upsert(session, _table(ErrorSampleRow), list(rows.values()), key_columns)
+
+
+def _stored_messages(sample: ErrorSample) -> list[Any]:
+    if len(sample.messages) > 1:
+        return list(sample.messages)
+    message = sample.messages[0] if sample.messages else ""
+    return [{"message": message, "count": sample.count}]
 
 
 def add_resource_samples(session: Session, run_id: int, samples: Iterable[ResourceSample]) -> int:
@@ -80,12 +100,36 @@ def windows_frame(session: Session, run_id: int, origin: datetime) -> pd.DataFra
 
 
 def errors_frame(session: Session, run_id: int, origin: datetime) -> pd.DataFrame:
-    columns = ["window_start", "name", "category", "count"]
+    """One row per (window, name, category, signature); ``message`` is the signature."""
+    columns = ["window_start", "name", "category", "count", "messages"]
     query = select(*(getattr(ErrorSampleRow, c) for c in columns)).where(
         ErrorSampleRow.run_id == run_id
     )
-    frame = pd.DataFrame(session.execute(query).all(), columns=columns)
+    rows = [
+        (start, name, category, count, message)
+        for start, name, category, total, messages in session.execute(query).all()
+        for count, message in signature_counts(total, messages or [])
+    ]
+    frame = pd.DataFrame(rows, columns=[*columns[:4], "message"])
     return _with_offsets(frame, "window_start", origin)
+
+
+def signature_counts(total: int, messages: Sequence[Any]) -> list[tuple[int, str]]:
+    """(count, signature) of one stored row; a count without its own signature gets one
+    only when all the row's plain messages share it ("" when unknown)."""
+    counted = [m for m in messages if isinstance(m, dict)]
+    out = [(int(m["count"]), signature(str(m["message"])) if m["message"] else "") for m in counted]
+    rest = total - sum(count for count, _ in out)
+    if rest > 0 or not out:
+        plain = {signature(str(m)) for m in messages if not isinstance(m, dict)}
+        out.append((rest, plain.pop() if len(plain) == 1 else ""))
+    return out
+
+
+def sample_messages(messages: Sequence[Any]) -> list[str]:
+    """The sample messages of a stored row, whichever way it was stored."""
+    texts = (str(m["message"]) if isinstance(m, dict) else str(m) for m in messages)
+    return [text for text in texts if text]
 
 
 def resources_frame(session: Session, run_id: int, origin: datetime) -> pd.DataFrame:

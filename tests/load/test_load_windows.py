@@ -9,8 +9,9 @@ import pytest
 from observatory.errors import LoadError
 from observatory.load.collector import Collector
 from observatory.load.histogram import Histogram
-from observatory.load.recorder import Recorder
+from observatory.load.recorder import MAX_SIGNATURES, Recorder
 from observatory.load.window import WindowGrid
+from observatory.signature import OVERFLOW
 
 START = 1_800_000_000.0
 
@@ -37,17 +38,34 @@ def test_recorder_hands_out_deltas_and_starts_afresh() -> None:
     assert entries[("latency", "chat", 0)][3:5] == [2, 1]  # count 2, failures 1
     assert Histogram.decode(entries[("latency", "chat", 0)][6]).count == 1  # successes only
     assert entries[("latency", "chat", 1)][3:5] == [1, 0]
-    assert first["errors"] == [["chat", 0, "http_500", 1, ["boom"]]]
+    assert first["errors"] == [["chat", 0, "http_500", 1, ["boom"], "boom"]]
     assert recorder.take() == {"entries": [], "errors": []}
 
 
-def test_recorder_keeps_three_distinct_messages() -> None:
+def test_recorder_counts_each_signature_with_one_sample() -> None:
     recorder = Recorder(WindowGrid(START, 10.0, 60.0))
     for i in range(6):
-        recorder.fail("chat", recorder.index(START), "timeout", f"m{i % 4}")
-    [[_, _, _, count, messages]] = recorder.take()["errors"]
-    assert count == 6
-    assert messages == ["m0", "m1", "m2"]
+        recorder.fail("chat", recorder.index(START), "timeout", f"read timed out after {i} s")
+    recorder.fail("chat", recorder.index(START), "timeout", "pool closed")
+    errors = {e[5]: e for e in recorder.take()["errors"]}
+    assert errors["read timed out after <n> s"][3:5] == [6, ["read timed out after 0 s"]]
+    assert errors["pool closed"][3:5] == [1, ["pool closed"]]
+
+
+def test_signatures_past_the_limit_are_counted_under_the_catch_all() -> None:
+    recorder = Recorder(WindowGrid(START, 10.0, 60.0))
+    for i in range(MAX_SIGNATURES + 5):
+        recorder.fail("chat", recorder.index(START), "http_500", f"error kind {chr(65 + i)}")
+    errors = recorder.take()["errors"]
+    assert len(errors) == MAX_SIGNATURES + 1
+    [overflow] = [e for e in errors if e[5] == OVERFLOW]
+    assert overflow[3:5] == [5, []]
+    collector = Collector(WindowGrid(START, 10.0, 30.0), grace_s=5.0)
+    collector.merge({"entries": [], "errors": errors})
+    collector.merge({"entries": [], "errors": [["chat", 0, "http_500", 2, ["novel"], "novel"]]})
+    [window] = collector.due(START + 15.0)
+    assert sum(e.count for e in window.errors) == MAX_SIGNATURES + 5 + 2  # counts stay exact
+    assert sum(1 for e in window.errors if not e.messages) == 1  # novel joined the catch-all
 
 
 def _delta(index_at: float, values: list[float], fail: int = 0) -> dict[str, object]:

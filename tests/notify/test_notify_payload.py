@@ -98,7 +98,36 @@ def _contexts() -> dict[str, AlertContext]:
         duration_s=720.0,
         end_reason="aborted: sustained errors",
     )
+    bursts = replace(
+        context(48, 7),
+        reason="chat:gpt-4o: 150 of 406 requests failed (37 %) vs 0 of 398 in the baseline, "
+        'in 3 bursts of ~30s every ~1m5s, first at 1m10s; new error "Cannot send a request, as '
+        'the client has been closed" (150x, http_500) from 1m10s to 3m30s; latency not judged: '
+        "other processes busy on the host in 61% of steady windows",
+        findings=(
+            _finding(
+                "error_rate",
+                0.0,
+                36.9,
+                name="chat:gpt-4o",
+                unit="%",
+                detail="150 of 406 requests failed (37 %) vs 0 of 398 in the baseline, "
+                "in 3 bursts of ~30s every ~1m5s, first at 1m10s",
+            ),
+            _finding(
+                "new_failure",
+                0.0,
+                150.0,
+                name="chat:gpt-4o",
+                detail='new error "Cannot send a request, as the client has been closed" '
+                "(150x, http_500) from 1m10s to 3m30s; never in the baseline",
+                at_s=70.0,
+            ),
+        ),
+        duration_s=240.0,
+    )
     return {
+        "bursts": bursts,
         "regression": regression,
         "crash": crash,
         "no_baseline": no_baseline,
@@ -148,6 +177,15 @@ def test_regression_message_says_what_by_how_much_since_when_and_links_the_repor
     assert draft.dedupe_key == "run:42:regression"
     assert "run #42" in draft.text
     assert "http://127.0.0.1:8700/runs/42/report" in draft.text
+
+
+def test_error_bursts_and_new_failures_read_as_the_reason_says() -> None:
+    draft = build_alert(_contexts()["bursts"], ALL_KINDS)
+    assert draft is not None
+    findings = draft.payload["blocks"][2]["text"]["text"]
+    assert "in 3 bursts of ~30s every ~1m5s, first at 1m10s" in findings
+    assert '*new_failure* `chat:gpt-4o`: new error "Cannot send a request' in findings
+    assert "150 of 406 requests failed (37 %) vs 0 of 398" in draft.text  # the reason line
 
 
 def test_notify_on_leaves_out_kinds_not_asked_for() -> None:

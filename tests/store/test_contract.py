@@ -123,6 +123,37 @@ def test_error_and_resource_samples_are_idempotent(sessions: sessionmaker[Sessio
     assert frame[frame.role == "loadgen"].uss_mb.isna().all()  # unavailable stays unavailable
 
 
+def test_failure_signatures_share_their_row_and_come_back_with_exact_counts(
+    sessions: sessionmaker[Session],
+) -> None:
+    closed = "Cannot send a request, as the client has been closed"
+    errors = [  # one window's signatures, as the load generator hands them over
+        ErrorSample("chat", T0, "http_500", 7, (f"{closed} (request 41)",)),
+        ErrorSample("chat", T0, "http_500", 2, ("upstream 10.0.0.7:8080 reset",)),
+        ErrorSample("chat", T0, "timeout", 1, ()),  # the catch-all: no sample
+        ErrorSample("chat", T0 + timedelta(seconds=10), "http_500", 3, ("x 1", "x 2")),  # older
+    ]
+    with transaction(sessions) as session:
+        build = builds.upsert_build(session, "b", "litellm", "1.0", "url", "http://127.0.0.1:1")
+        run_id = make_run(session, build).id
+        assert samples.add_error_samples(session, run_id, errors) == 3  # one row per category
+    with transaction(sessions) as session:
+        assert samples.add_error_samples(session, run_id, errors) == 0  # replays add nothing
+        frame = samples.errors_frame(session, run_id, T0)
+        [row] = [r for r in samples.error_messages(session, run_id) if r.count == 9]
+        assert samples.sample_messages(row.messages) == [
+            f"{closed} (request 41)",
+            "upstream 10.0.0.7:8080 reset",
+        ]
+    got = sorted(zip(frame.t, frame.category, frame["count"], frame.message, strict=True))
+    assert got == [
+        (0.0, "http_500", 2, "upstream <addr> reset"),
+        (0.0, "http_500", 7, f"{closed} (request <n>)"),
+        (0.0, "timeout", 1, ""),
+        (10.0, "http_500", 3, "x <n>"),  # plain messages that share one signature
+    ]
+
+
 def _insert_duplicate(sessions: sessionmaker[Session]) -> None:
     with transaction(sessions) as session:
         builds.upsert_build(session, "b", "litellm", "1.0", "url", "x")
