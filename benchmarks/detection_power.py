@@ -143,7 +143,7 @@ def shaped(shape: str, run: RunData, seed: int, busy: bool) -> RunData:
 
 
 SPEED_BOUND = ("latency_", "ttft_", "inter_chunk_", "overhead", "cpu", "throughput")
-ShapeRow = tuple[str, str, bool, float, Rate, Rate, Rate]
+ShapeRow = tuple[str, str, bool, float, "Rate", "Rate", "Rate"]
 
 
 def by_new_rules(result: Analysis) -> bool:
