@@ -302,12 +302,14 @@ def describe(finding: Finding) -> str:
     """One line for a finding: 'latency_p99 of chat +23.1 % (110 -> 135 ms)'."""
     if finding.metric == NEW_FAILURE:
         return f"{finding.name}: {_new_error(finding)}"
+    if finding.metric.startswith("memory_") and finding.detail:
+        return finding.detail  # "gateway memory level 346 MB vs 275 MB in the baseline (...)"
     if finding.metric.startswith("error_rate") and finding.detail:
         kind = finding.metric.removeprefix("error_rate").removeprefix(".")
         who = finding.name if finding.name != OVERALL else "all requests"
         who = f"{kind} errors of {who}" if kind else who
         return f"{who}: {finding.detail.split('; side by side')[0]}"
-    if finding.metric.startswith(("change.", "error_ceiling", "crash", "memory_")) or (
+    if finding.metric.startswith(("change.", "error_ceiling", "crash")) or (
         finding.delta is None
     ):
         return f"{finding.metric} of {finding.name}: {finding.detail}"
