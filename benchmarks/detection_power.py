@@ -135,6 +135,14 @@ SHAPES = (
 )
 
 
+# Stored real runs (--database) are scored on the classic scenarios and the shapes alike.
+ON_REAL: dict[str, Inject | None] = {
+    **SCENARIOS,
+    **{shape: inject for shape, inject in SHAPE_INJECTIONS.items() if inject is not None},
+}
+SHAPE_TARGETS = {shape: target for shape, _, target in SHAPES if shape != "aa"}
+
+
 def shaped(shape: str, run: RunData, seed: int, busy: bool) -> RunData:
     """``run`` with the shape injected, on a busy host if asked."""
     inject = SHAPE_INJECTIONS[shape]
@@ -340,14 +348,16 @@ def evaluate_side_by_side(pairs: Sequence[tuple[RunData, RunData]]) -> Evaluatio
     half = len(pairs) // 2
     print(f"{len(pairs)} side-by-side pairs: tune on {half}, score on {len(pairs) - half}")
     scale = tune(pairs[:half])
-    scored = score(pairs[half:], scaled_thresholds(scale))
-    defaults = score(pairs[half:], ThresholdSettings()) if scale != 1.0 else scored
+    scored = score(pairs[half:], scaled_thresholds(scale), scenarios=ON_REAL)
+    defaults = (
+        score(pairs[half:], ThresholdSettings(), scenarios=ON_REAL) if scale != 1.0 else scored
+    )
     later = pairs[half:]
     apart = [(b, c) for i, (b, _) in enumerate(later) for j, (_, c) in enumerate(later) if i != j]
     print(
         f"the scoring half's runs apart (each baseline with other pairs' candidates): {len(apart)}"
     )
-    score(apart, ThresholdSettings())
+    score(apart, ThresholdSettings(), scenarios=ON_REAL)
     needed_length(pairs)
     return Evaluation(scale=scale, tuned=scored, defaults=defaults)
 
@@ -389,8 +399,8 @@ def evaluate_real(runs: Sequence[RunData]) -> Evaluation:
     tuning, scoring = all_pairs(runs[:half]), all_pairs(runs[half:])
     print(f"{len(runs)} real runs: tune on {len(tuning)} pairs, score on {len(scoring)}")
     scale = tune(tuning)
-    scored = score(scoring, scaled_thresholds(scale))
-    defaults = score(scoring, ThresholdSettings()) if scale != 1.0 else scored
+    scored = score(scoring, scaled_thresholds(scale), scenarios=ON_REAL)
+    defaults = score(scoring, ThresholdSettings(), scenarios=ON_REAL) if scale != 1.0 else scored
     return Evaluation(scale=scale, tuned=scored, defaults=defaults)
 
 
@@ -477,7 +487,8 @@ def _table(result: Evaluation) -> str:
         "| --- | --- | --- | --- | --- | --- |",
     ]
     tuned, defaults = result.tuned, result.defaults
-    for scenario, target in TARGETS.items():
+    for scenario in tuned:
+        target = TARGETS.get(scenario, SHAPE_TARGETS.get(scenario, math.nan))
         kind = "<=" if scenario == "aa" else ">="
         lines.append(
             f"| {scenario} | {kind} {target:.0%} | {tuned[scenario]['analysis']} | "
