@@ -309,7 +309,7 @@ def describe(finding: Finding) -> str:
         who = finding.name if finding.name != OVERALL else "all requests"
         who = f"{kind} errors of {who}" if kind else who
         return f"{who}: {finding.detail.split('; side by side')[0]}"
-    if finding.metric.startswith(("change.", "error_ceiling", "crash")) or (
+    if finding.metric.startswith(("change.", "error_ceiling", "crash", "memory_leak")) or (
         finding.delta is None
     ):
         return f"{finding.metric} of {finding.name}: {finding.detail}"
