@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help demo test test-fast lint format typecheck serve bench chaos browser clean
+.PHONY: help demo test test-fast lint format typecheck serve bench bench-pair chaos browser clean
 
 help:
 	@echo "make demo       set up and run a real release validation (two LiteLLM releases)"
@@ -16,6 +16,7 @@ help:
 	@echo "make serve      run the service (API, reports, scheduler, worker)"
 	@echo "make bench      run the benchmarks (ratios against a reference, side by side)"
 	@echo "make chaos      break a real service on Postgres (kill -9, Slack, ...) and count losses"
+	@echo "make bench-pair one real side-by-side pair (35 min, quiet host), added to the real-pair rates"
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -58,6 +59,14 @@ bench: $(STAMP)
 # CHAOS="kill9 slack"; CHAOS="--pg-restart" adds a Postgres restart (disturbs its other users).
 chaos: $(STAMP)
 	$(BIN)/python benchmarks/chaos.py $(CHAOS)
+
+# One real side-by-side pair of benchmarks/power.yaml, then its line in
+# benchmarks/results/real_pairs.jsonl (docs/benchmarks.md). Needs a quiet host for PAIR_DURATION.
+PAIR_DURATION ?= 35m
+bench-pair: $(STAMP)
+	-$(BIN)/observatory --config benchmarks/power.yaml run --build litellm-1.81.9-again \
+	  --scenario power --baseline alongside --duration $(PAIR_DURATION)
+	$(BIN)/python benchmarks/real_pairs.py record --database sqlite:///data/power/observatory.db
 
 demo: $(STAMP)
 	$(BIN)/observatory demo $(DEMO_ARGS)

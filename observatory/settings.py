@@ -67,9 +67,10 @@ METRICS = (
     "throughput",
     "late_rate",
     "memory_slope",
-    "memory_peak",
+    "memory_level",
     "cpu",
 )
+RENAMED = {"memory_peak": "memory_level"}  # old threshold keys, named in the error
 
 
 def _duration(value: object) -> float:
@@ -292,7 +293,10 @@ class MetricThreshold(_Model):
 def _known_metrics(value: dict[str, MetricThreshold]) -> dict[str, MetricThreshold]:
     unknown = sorted(set(value) - set(METRICS))
     if unknown:
-        raise ValueError(f"unknown metric(s) {', '.join(unknown)}; known: {', '.join(METRICS)}")
+        renamed = "".join(f" ({old} is now {RENAMED[old]})" for old in unknown if old in RENAMED)
+        raise ValueError(
+            f"unknown metric(s) {', '.join(unknown)}{renamed}; known: {', '.join(METRICS)}"
+        )
     return value
 
 

@@ -22,7 +22,7 @@ from observatory.analysis.metrics import (
     percentile_sample,
     view,
 )
-from observatory.analysis.resources import MIN_SPAN_S, Slope
+from observatory.analysis.resources import MIN_POINTS, MIN_SHORT_POINTS, Slope
 from observatory.analysis.rundata import RunData
 from observatory.analysis.thresholds import Limits, exceeds
 from observatory.domain import Finding, FindingVerdict, Series
@@ -198,42 +198,97 @@ def ceiling_findings(run: RunView, limits: Limits) -> list[Finding]:
 
 
 def leak_finding(cand: Slope, base: Slope | None, limits: Limits) -> Finding:
-    """A leak: the slope's lower bound clears the threshold (and the baseline's slope)."""
+    """A leak: the slope's lower bound clears the threshold (and the baseline's slope).
+
+    A run with less than MIN_SPAN_S of steady samples is judged too (``_short_verdict``),
+    when its interval is narrow enough and the growth holds over its second half.
+    """
     limit = limits.of("memory_slope").absolute or 0.0
-    floor = max(limit, base.mb_per_h if base is not None and base.known else -math.inf)
-    if not cand.known:
-        verdict = FindingVerdict.INCONCLUSIVE
-    elif cand.low > floor:
-        verdict = FindingVerdict.REGRESSION
-    elif cand.mb_per_h > floor:
-        verdict = FindingVerdict.INCONCLUSIVE
-    else:
-        verdict = FindingVerdict.UNCHANGED
+    known_base = base if base is not None and base.known else None
+    floor = max(limit, known_base.mb_per_h if known_base else -math.inf)
+    verdict, detail = _leak_verdict(cand, known_base, limit, floor)
+    shown = cand.known
     return Finding(
         metric="memory_leak",
         name=OVERALL,
         verdict=verdict,
-        baseline=base.mb_per_h if base is not None and base.known else None,
-        candidate=cand.mb_per_h if cand.known else None,
-        delta=cand.mb_per_h if cand.known else None,
-        ci_low=cand.low if cand.known else None,
-        ci_high=cand.high if cand.known else None,
+        baseline=known_base.mb_per_h if known_base else None,
+        candidate=cand.mb_per_h if shown else None,
+        delta=cand.mb_per_h if shown else None,
+        ci_low=cand.low if shown else None,
+        ci_high=cand.high if shown else None,
         p_value=None,
         threshold=limit,
         unit="MB/h",
-        detail=_leak_detail(cand, floor),
+        detail=detail,
     )
 
 
-def _leak_detail(cand: Slope, floor: float) -> str:
-    if not cand.long_enough:
-        return (
-            f"not judged: {cand.span_s / 60:.0f} min of samples after warm-up; a leak slope "
-            f"needs {MIN_SPAN_S / 60:.0f} min (shorter, start-up growth looks like a leak)"
+def _leak_verdict(
+    cand: Slope, base: Slope | None, limit: float, floor: float
+) -> tuple[FindingVerdict, str]:
+    growth = _growth(cand, base, limit)
+    if not cand.known:
+        return FindingVerdict.INCONCLUSIVE, (
+            f"not judged: {cand.points} memory samples after warm-up (need {MIN_POINTS})"
         )
+    if not cand.long_enough:
+        return _short_verdict(cand, base, limit, growth)
+    if cand.low > floor:
+        return FindingVerdict.REGRESSION, growth
+    if cand.mb_per_h > floor:
+        return FindingVerdict.INCONCLUSIVE, f"{growth}: the interval reaches below the limit"
+    return FindingVerdict.UNCHANGED, growth
+
+
+def _short_verdict(
+    cand: Slope, base: Slope | None, limit: float, growth: str
+) -> tuple[FindingVerdict, str]:
+    """A run shorter than MIN_SPAN_S, whose slope may be start-up allocation.
+
+    Judged only against a baseline measured the same way (the same code's start-up growth
+    is in both): a regression needs enough samples and the candidate's slope minus the
+    baseline's beyond the limit with its whole interval, over all steady samples AND over
+    their second half (start-up growth flattens, a leak does not).
+    """
+    minutes = cand.span_s / 60
+    if cand.points < MIN_SHORT_POINTS or base is None or base.span_s > 2 * cand.span_s:
+        need = f"{MIN_SHORT_POINTS} samples and a baseline of about the same length"
+        return FindingVerdict.INCONCLUSIVE, (
+            f"not judged: {cand.points} memory samples over {minutes:.1f} min after warm-up; "
+            f"a short run needs {need} to tell a leak from start-up growth"
+        )
+    more, low = cand.minus(base)
+    if more <= limit:
+        return FindingVerdict.UNCHANGED, f"{growth} ({minutes:.1f} min)"
+    late_more, late_low = _late_difference(cand, base)
+    halves = (
+        f"second half {late_more:+.3g} MB/h more than the baseline's (at least {late_low:+.3g})"
+    )
+    if late_more <= limit:
+        return FindingVerdict.UNCHANGED, f"{growth}; {halves}: growth that flattens is start-up"
+    if low <= limit:
+        return FindingVerdict.INCONCLUSIVE, (
+            f"not judged: {growth}; over {minutes:.1f} min the interval of the difference "
+            f"({more:+.3g} MB/h, at least {low:+.3g}) is too wide to clear the limit"
+        )
+    if not late_low > limit:  # NaN too: a half too short to fit
+        return FindingVerdict.INCONCLUSIVE, f"not judged: {growth}; {halves}, too uncertain"
+    return FindingVerdict.REGRESSION, f"{growth}; {halves} ({minutes:.1f} min)"
+
+
+def _late_difference(cand: Slope, base: Slope) -> tuple[float, float]:
+    if cand.late is None or base.late is None or not (cand.late.known and base.late.known):
+        return math.nan, math.nan
+    return cand.late.minus(base.late)
+
+
+def _growth(cand: Slope, base: Slope | None, limit: float) -> str:
+    """'gateway memory grows 54 MB/h [53.6, 54.8] vs 26 MB/h in the baseline; limit +10 MB/h'."""
+    than = "" if base is None else f" vs {base.mb_per_h:.3g} MB/h in the baseline"
     return (
-        f"gateway memory slope after warm-up over {cand.span_s / 60:.0f} min "
-        f"({cand.points} samples); flagged when the interval's lower bound clears {floor:.3g}"
+        f"gateway memory grows {cand.mb_per_h:.3g} MB/h [{cand.low:.3g}, {cand.high:.3g}]"
+        f"{than}; limit +{limit:g} MB/h"
     )
 
 

@@ -255,7 +255,7 @@ def verdict_of(e: Evidence, q: float, limits: Limits) -> FindingVerdict:
 def _interval_clears(e: Evidence, direction: int, bound: float) -> bool:
     """The interval lies beyond ``bound`` (0, or the threshold when strict) on that side."""
     if math.isnan(e.ci_low) or math.isnan(e.ci_high):
-        return True  # no interval for this metric (e.g. a peak): the rank test decides
+        return True  # no interval for this metric: the rank test decides
     return e.ci_low > bound if direction > 0 else e.ci_high < -bound
 
 

@@ -24,9 +24,9 @@ from observatory.analysis.metrics import (
 from observatory.analysis.resources import (
     Slope,
     cpu_sample,
+    level_evidence,
+    level_sample,
     memory_column,
-    memory_series,
-    peak_evidence,
     slope_evidence,
 )
 from observatory.analysis.thresholds import Limits
@@ -150,8 +150,8 @@ def _resources(
     cand: RunView, base: RunView, limits: Limits, slopes: tuple[Slope, Slope]
 ) -> list[Evidence]:
     column = memory_column(cand.data, base.data)
-    b_mem, c_mem = memory_series(base.data, column), memory_series(cand.data, column)
-    evidence = [peak_evidence(b_mem, c_mem)]
+    b_mem, c_mem = level_sample(base.data, column), level_sample(cand.data, column)
+    evidence = [level_evidence(b_mem, c_mem, limits.min_windows)]
     if all(slope.long_enough for slope in slopes):
         # Shorter runs cannot tell a leak from start-up growth: the baseline-free
         # memory_leak finding says so, without making the whole run inconclusive.

@@ -35,7 +35,7 @@ DEFAULTS: Mapping[str, MetricThreshold] = {
     "throughput": MetricThreshold(relative=0.05),
     "late_rate": MetricThreshold(absolute=0.0025),
     "memory_slope": MetricThreshold(absolute=10.0),
-    "memory_peak": MetricThreshold(relative=0.10, absolute=20.0),
+    "memory_level": MetricThreshold(relative=0.10, absolute=20.0),
     "cpu": MetricThreshold(relative=0.15, absolute=2.0),
 }
 

@@ -303,6 +303,8 @@ def describe(finding: Finding) -> str:
     """One line for a finding: 'p99 latency of chat +23.1 % (110 -> 135 ms)'."""
     if finding.metric == NEW_FAILURE:
         return f"{finding.name}: {_new_error(finding)}"
+    if finding.metric.startswith("memory_") and finding.detail:
+        return finding.detail  # "gateway memory level 346 MB vs 275 MB in the baseline (...)"
     if finding.metric.startswith("error_rate") and finding.detail:
         kind = finding.metric.removeprefix("error_rate").removeprefix(".")
         who = finding.name if finding.name != OVERALL else ALL_REQUESTS

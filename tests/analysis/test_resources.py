@@ -7,7 +7,7 @@ import time
 import numpy as np
 import pytest
 
-from observatory.analysis.resources import memory_slope, peak_evidence, slope_evidence
+from observatory.analysis.resources import memory_slope, slope_evidence
 from observatory.analysis.synthetic import ar1
 
 
@@ -67,30 +67,3 @@ def test_slope_difference_evidence() -> None:
     assert evidence.ci_low > 0
     assert evidence.p_value < 0.001
     assert evidence.enough
-
-
-def test_peak_evidence() -> None:
-    t, mb = _memory(6, 0.0)
-    evidence = peak_evidence((t, mb), (t, mb * 1.3))
-    assert evidence.relative == pytest.approx(0.3, abs=0.01)
-    assert evidence.p_value < 0.001
-    assert np.isnan(evidence.ci_low)  # a maximum has no useful bootstrap interval
-
-
-def test_short_runs_do_not_judge_leaks_nor_turn_inconclusive_for_it() -> None:
-    """Five minutes of start-up growth extrapolated to MB/hour is not a leak."""
-    from observatory.analysis import analyse
-    from observatory.analysis.injection import add_leak
-    from observatory.analysis.synthetic import Profile, synthetic_run
-    from observatory.domain import FindingVerdict, Verdict
-    from observatory.settings import ThresholdSettings
-
-    short = Profile(duration_s=300.0, warmup_s=30.0, window_s=5.0)
-    base = synthetic_run(short, seed=1)
-    cand = add_leak(synthetic_run(short, seed=2), 200.0)
-    result = analyse(cand, base, ThresholdSettings())
-    assert not [f for f in result.findings if f.metric == "memory_slope"]
-    (leak,) = [f for f in result.findings if f.metric == "memory_leak"]
-    assert leak.verdict == FindingVerdict.INCONCLUSIVE
-    assert leak.detail.startswith("not judged")
-    assert result.verdict != Verdict.INCONCLUSIVE or "memory" not in result.reason

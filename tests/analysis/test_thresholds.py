@@ -63,6 +63,12 @@ def test_unknown_metric_in_config(tmp_path: Path) -> None:
         load_settings(path, environ={})
 
 
+def test_the_renamed_memory_peak_key_names_its_new_name(tmp_path: Path) -> None:
+    path = _write(tmp_path, "thresholds:\n  metrics:\n    memory_peak:\n      relative: 0.2\n")
+    with pytest.raises(ConfigError, match=r"memory_peak \(memory_peak is now memory_level\)"):
+        load_settings(path, environ={})
+
+
 def test_fdr_out_of_range_in_config(tmp_path: Path) -> None:
     path = _write(tmp_path, "thresholds:\n  fdr: 1.5\n")
     with pytest.raises(ConfigError, match=r"thresholds\.fdr"):

@@ -207,7 +207,7 @@ def test_streaming_and_overhead_metrics_are_compared() -> None:
     assert ("ttft_p99", "chat") not in pairs
     assert ("overhead_p50", "embeddings") in pairs
     assert ("cpu", "*") in pairs
-    assert ("memory_peak", "*") in pairs
+    assert ("memory_level", "*") in pairs
 
 
 def test_fault_phase_recovery_and_impact() -> None:
