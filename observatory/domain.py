@@ -101,6 +101,8 @@ class Series(enum.StrEnum):
     LATE = "late"  # open model: how late a send started, ms (count = late sends)
     DROPPED = "dropped"  # open model: sends never made (count only)
     TOKENS = "tokens"  # completion tokens per request
+    ABANDONED = "abandoned"  # streams the client closed after the chunks it wanted, ms
+    CANCELLED = "cancelled"  # requests the client gave up at its own timeout, ms
 
 
 @dataclass(frozen=True, slots=True)
