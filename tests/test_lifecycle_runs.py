@@ -20,7 +20,7 @@ from observatory.environment import host_facts, host_fingerprint
 from observatory.pipeline import Outcome, RunContext, execute_side_by_side
 from observatory.settings import Settings
 from observatory.store.db import transaction
-from observatory.store.tables import ErrorSampleRow, WindowRow
+from observatory.store.tables import ErrorSampleRow, FindingRow, WindowRow
 from observatory.validation import ValidationRequest, plan
 from tests.processes import children_of_us
 
@@ -61,8 +61,8 @@ def settings(
         "scenarios": {
             "lifecycle": {
                 "file": "lifecycle.py",
-                "profile": {"model": "closed", "users": 4, "wait_min": "20ms", "wait_max": "20ms"},
-                "duration": "16s",
+                "profile": {"model": "closed", "users": 2, "wait_min": "50ms", "wait_max": "50ms"},
+                "duration": "12s",
                 "warmup": "2s",
                 "window": "1s",
                 "params": {**PARAMS, **params},
@@ -71,6 +71,7 @@ def settings(
         "upstream": {"seed": 5, "latency": {"distribution": "fixed", "mean": "5ms"}},
         # these tests judge the faults; the host they run on may be shared
         "thresholds": {"neighbour_cpu": None, "min_windows": 6},
+        "load": {"sample_interval": "1s", "saturation_cpu": 1.0},
     }
     return Settings.model_validate(values)
 
@@ -87,6 +88,21 @@ def side_by_side(settings: Settings, sessions: sessionmaker[Session]) -> tuple[i
     return base_id, cand
 
 
+def assert_flagged(sessions: sessionmaker[Session], cand: Outcome, metric: str) -> None:
+    """A regression flagged on ``metric``; on a shared host pegged at 100 % (never a quiet
+    one) the product must instead say it could not measure the gateway alone."""
+    if cand.verdict == Verdict.INCONCLUSIVE and "did not measure the gateway alone" in cand.reason:
+        return
+    assert cand.verdict == Verdict.REGRESSION, cand.reason
+    with transaction(sessions) as session:
+        flagged = session.scalars(
+            select(FindingRow.metric).where(
+                FindingRow.run_id == cand.run_id, FindingRow.verdict == "regression"
+            )
+        ).all()
+    assert any(m.startswith(metric) for m in flagged), (flagged, cand.reason)
+
+
 @pytest.fixture
 def db_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     return f"sqlite:///{tmp_path_factory.mktemp('db') / 'observatory.db'}"
@@ -97,7 +113,7 @@ def test_clients_closed_by_their_cache_fail_a_deployment_and_the_run(
 ) -> None:
     fault = "--client-ttl 3 --cache-size 20 --router-refresh 2"
     base_id, cand = side_by_side(settings(tmp_path, db_url, fault, {}), sessions)
-    assert cand.verdict == Verdict.REGRESSION, cand.reason
+    assert_flagged(sessions, cand, "error_rate")
     with transaction(sessions) as session:
         messages = session.scalars(
             select(ErrorSampleRow.messages).where(ErrorSampleRow.run_id == cand.run_id)
@@ -108,7 +124,7 @@ def test_clients_closed_by_their_cache_fail_a_deployment_and_the_run(
             )
         )
         names = set(session.scalars(select(WindowRow.name).where(WindowRow.run_id == base_id)))
-    assert any("client has been closed" in m for row in messages for m in row)
+    assert sum(1 for row in messages for m in row if "client has been closed" in m) > 0
     assert base_errors == 0  # the same traffic through a sound gateway: no errors at all
     assert {"chat:gpt-4o", "chat:gpt-4o-mini", "chat:fleet"} <= names
 
@@ -120,7 +136,7 @@ def test_stream_slots_leaked_by_abandoned_streams_hang_the_gateway(
     fault = "--stream-slots 24 --leak-abandoned"
     pair = settings(tmp_path, db_url, fault, params, sound="--stream-slots 24")
     base_id, cand = side_by_side(pair, sessions)
-    assert cand.verdict == Verdict.REGRESSION, cand.reason
+    assert_flagged(sessions, cand, "error_rate")
     with transaction(sessions) as session:
         abandoned = session.scalar(
             select(func.sum(WindowRow.count)).where(
@@ -130,11 +146,9 @@ def test_stream_slots_leaked_by_abandoned_streams_hang_the_gateway(
         base_failures = session.scalar(
             select(func.sum(WindowRow.failures)).where(WindowRow.run_id == base_id)
         )
-        timeouts = session.scalar(
-            select(func.sum(ErrorSampleRow.count)).where(
-                ErrorSampleRow.run_id == cand.run_id, ErrorSampleRow.category == "timeout"
-            )
-        )
+        hung = session.scalars(
+            select(ErrorSampleRow.messages).where(ErrorSampleRow.run_id == cand.run_id)
+        ).all()
     assert (abandoned or 0) > 24  # more than the slots: a leak would have hung it
     assert base_failures == 0  # abandoned streams are the client's choice, not failures
-    assert (timeouts or 0) > 0
+    assert any("timed out" in m for row in hung for m in row)  # once the slots ran out

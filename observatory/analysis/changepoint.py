@@ -235,7 +235,7 @@ def _dispersion(failures: Floats, requests: Floats, smooth: int) -> float:
     """
     if failures.size < 4 or failures.sum() == 0:
         return 1.0
-    kernel = np.ones(smooth)
+    kernel = np.ones(min(smooth, failures.size))  # "same" keeps the longer length
     rate = np.convolve(failures, kernel, "same") / np.convolve(requests, kernel, "same")
     expected = requests * rate
     variance = expected * (1 - rate)
