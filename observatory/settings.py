@@ -143,6 +143,24 @@ class GatewaySettings(_Model):
     env: dict[str, str] = Field(default_factory=dict)
     cpu_affinity: list[int] | None = None
     timing_header: str | None = "x-litellm-overhead-duration-ms"
+    # extra chat deployments fleet-001..fleet-N (the lifecycle scenario's fleet); None: none
+    fleet: int | None = Field(default=None, ge=1, le=999)
+    # the user's own LiteLLM config (copied with its folder, pointed at the mock upstream)
+    config_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _own_config(self) -> GatewaySettings:
+        if self.config_file is None:
+            return self
+        if self.kind != "litellm":
+            raise ValueError("config_file: only a LiteLLM config can be rewritten (kind: litellm)")
+        from observatory.builds.litellm import check_own_config  # builds import settings
+
+        try:
+            check_own_config(self)
+        except InputError as exc:
+            raise ValueError(str(exc)) from None
+        return self
 
 
 class BuildSettings(_Model):
@@ -606,10 +624,18 @@ def _resolve_paths(data: dict[str, Any], base: Path) -> None:
     """Relative paths in the file are relative to the file, not to the working directory."""
     data.setdefault("data_dir", "data")
     for key in ("data_dir", "cache_dir", "scenarios_dir"):
-        value = data.get(key)
-        if isinstance(value, str) and value:
-            path = Path(value).expanduser()
-            data[key] = str(path if path.is_absolute() else (base / path).resolve())
+        _resolve(data, key, base)
+    gateways = data.get("gateways")
+    for gateway in gateways.values() if isinstance(gateways, dict) else ():
+        if isinstance(gateway, dict):
+            _resolve(gateway, "config_file", base)
+
+
+def _resolve(data: dict[str, Any], key: str, base: Path) -> None:
+    value = data.get(key)
+    if isinstance(value, str) and value:
+        path = Path(value).expanduser()
+        data[key] = str(path if path.is_absolute() else (base / path).resolve())
 
 
 def config_hash(settings: Settings) -> str:
