@@ -645,5 +645,8 @@ def config_hash(settings: Settings) -> str:
     )
     for gateway in payload.get("gateways", {}).values():
         gateway.pop("master_key", None)
+        if gateway.get("config_file"):  # what the user configured, wherever the file lives
+            own = Path(gateway["config_file"])
+            gateway["config_file"] = hashlib.sha256(own.read_bytes()).hexdigest()
     blob = json.dumps(payload, sort_keys=True).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
