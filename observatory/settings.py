@@ -9,6 +9,7 @@ Durations are human strings ("90s", "1h30m") stored as seconds.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import ipaddress
 import json
@@ -646,7 +647,8 @@ def config_hash(settings: Settings) -> str:
     for gateway in payload.get("gateways", {}).values():
         gateway.pop("master_key", None)
         if gateway.get("config_file"):  # what the user configured, wherever the file lives
-            own = Path(gateway["config_file"])
-            gateway["config_file"] = hashlib.sha256(own.read_bytes()).hexdigest()
+            with contextlib.suppress(OSError):
+                own = Path(gateway["config_file"]).read_bytes()
+                gateway["config_file"] = hashlib.sha256(own).hexdigest()
     blob = json.dumps(payload, sort_keys=True).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
