@@ -149,6 +149,7 @@ class ResourceSample:
     fds: int | None
     connections: int | None
     processes: int | None
+    log_bytes: int | None = None  # bytes the tree wrote to its output since the last sample
 
 
 @dataclass(frozen=True, slots=True)

@@ -94,7 +94,8 @@ class RunningGateway:
     def resource_probe(self) -> Probe:
         """How the sampler measures this gateway: its process tree, or its /metrics."""
         if self._process is not None:
-            return ProcessTreeProbe("gateway", self._process.pid)
+            process = self._process
+            return ProcessTreeProbe("gateway", process.pid, lambda: process.output_bytes)
         return MetricsProbe("gateway", self.base_url + "/metrics", api_key=self._api_key)
 
     def stop(self, grace: float = STOP_GRACE) -> None:
