@@ -61,6 +61,8 @@ METRICS = (
     "memory_slope",
     "memory_peak",
     "cpu",
+    "log_bytes_per_request",
+    "cpu_per_request",
 )
 
 

@@ -20,6 +20,7 @@ from observatory.analysis.metrics import (
     percentile_sample,
     throughput_sample,
 )
+from observatory.analysis.per_request import per_request_evidence
 from observatory.analysis.resources import (
     Slope,
     cpu_sample,
@@ -53,6 +54,7 @@ def comparison_evidence(
     evidence = _percentiles(cand, base, limits)
     evidence += _rates(cand, base, limits)
     evidence += _resources(cand, base, limits, slopes)
+    evidence += per_request_evidence(cand, base, limits)
     return evidence
 
 

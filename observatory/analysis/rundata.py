@@ -45,7 +45,6 @@ RESOURCE_COLUMNS: dict[str, str] = {
     "threads": "float64",
     "fds": "float64",
     "connections": "float64",
-    "log_bytes": "float64",
 }
 
 
