@@ -20,7 +20,7 @@ from observatory.environment import host_facts, host_fingerprint
 from observatory.pipeline import Outcome, RunContext, execute_side_by_side
 from observatory.settings import Settings
 from observatory.store.db import transaction
-from observatory.store.tables import ErrorSampleRow, FindingRow, WindowRow
+from observatory.store.tables import ErrorSampleRow, FindingRow, ResourceSampleRow, WindowRow
 from observatory.validation import ValidationRequest, plan
 from tests.processes import children_of_us
 
@@ -152,3 +152,23 @@ def test_stream_slots_leaked_by_abandoned_streams_hang_the_gateway(
     assert (abandoned or 0) > 24  # more than the slots: a leak would have hung it
     assert base_failures == 0  # abandoned streams are the client's choice, not failures
     assert any("timed out" in m for row in hung for m in row)  # once the slots ran out
+
+
+def test_a_log_flood_per_request_is_flagged(
+    tmp_path: Path, db_url: str, engine: object, sessions: sessionmaker[Session]
+) -> None:
+    params = {"fleet": 0, "stream_share": 0.2}
+    pair = settings(tmp_path, db_url, "--log-bytes 4000", params, sound="--log-bytes 40")
+    base_id, cand = side_by_side(pair, sessions)
+    assert_flagged(sessions, cand, "log_bytes_per_request")
+    with transaction(sessions) as session:
+        written = [
+            session.scalar(
+                select(func.sum(ResourceSampleRow.log_bytes)).where(
+                    ResourceSampleRow.run_id == run_id, ResourceSampleRow.role == "gateway"
+                )
+            )
+            or 0
+            for run_id in (base_id, cand.run_id)
+        ]
+    assert written[1] > 10 * written[0] > 0  # counted from the gateway's own output
