@@ -11,12 +11,14 @@ of ``LOG_FLOOR_BYTES`` per request, so a rise from a silent baseline is still a 
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 from observatory.analysis.bootstrap import Floats, Sample
 from observatory.analysis.comparison import Evidence, compare
 from observatory.analysis.metrics import OVERALL, RunView, in_phases, latency_rows
 from observatory.analysis.resources import GATEWAY
 from observatory.analysis.thresholds import Limits
+from observatory.domain import Series
 
 LOG_FLOOR_BYTES = 10.0
 # (metric and threshold key, unit, resource column)
@@ -46,12 +48,27 @@ def per_request_evidence(cand: RunView, base: RunView, limits: Limits) -> list[E
 
 
 def cost_sample(run: RunView, column: str) -> Sample:
-    """Per resource-sample interval: cost (bytes, or CPU ms) over requests completed."""
+    """Per bucket of time: cost (bytes, or CPU ms) over the requests completed in it.
+
+    Buckets are as long as a window or a sampling interval, whichever is longer, so every
+    bucket holds both resource samples and windows.
+    """
     t, cost = _costs(run, column)
-    requests = _requests_between(run, t)
-    keep = np.isfinite(cost[1:]) & (requests > 0) & ~in_phases(run.data, t[1:])
-    keep &= t[1:] >= run.data.warmup_s
-    num, den = cost[1:][keep], requests[keep]
+    if t.size < 2:
+        return Sample(num=np.zeros(0), den=np.zeros(0))
+    width = max(run.data.window_s, float(np.median(np.diff(t))))
+    middle = (t[1:] + t[:-1]) / 2
+    usable = np.isfinite(cost[1:]) & (middle >= run.data.warmup_s)
+    usable &= ~in_phases(run.data, middle)
+    spent = _by_bucket(middle[usable], cost[1:][usable], width)
+    served = _requests(latency_rows(run, OVERALL), width)
+    windows = run.data.windows
+    every = _requests(windows[windows["series"] == Series.LATENCY], width)
+    # a bucket with a window set aside (disturbed, in a phase) would bill its cost to fewer
+    complete = {b for b, n in served.items() if n > 0 and every.get(b) == n}
+    buckets = sorted(set(spent) & complete)
+    num = np.array([spent[b] for b in buckets], dtype=float)
+    den = np.array([served[b] for b in buckets], dtype=float)
     if column == "log_bytes":
         num = num + LOG_FLOOR_BYTES * den
     return Sample(num=num, den=den)
@@ -70,14 +87,15 @@ def _costs(run: RunView, column: str) -> tuple[Floats, Floats]:
     return t, values
 
 
-def _requests_between(run: RunView, t: Floats) -> Floats:
-    """Requests whose window midpoint falls in each interval (t[i-1], t[i]]."""
-    if t.size < 2:
-        return np.zeros(0, dtype=float)
-    rows = latency_rows(run, OVERALL)
+def _requests(rows: pd.DataFrame, width: float) -> dict[int, float]:
+    """Requests per bucket of these latency windows, by each window's midpoint."""
     middle = rows["t"].to_numpy(dtype=float) + rows["length_s"].to_numpy(dtype=float) / 2
     counts = rows["count"].to_numpy(dtype=float)  # failures cost the gateway too
-    slot = np.searchsorted(t, middle, side="left")
-    inside = (slot > 0) & (slot < t.size)
-    totals = np.bincount(slot[inside] - 1, weights=counts[inside], minlength=t.size - 1)
-    return totals[: t.size - 1].astype(float)
+    return _by_bucket(middle, counts, width)
+
+
+def _by_bucket(t: Floats, values: Floats, width: float) -> dict[int, float]:
+    out: dict[int, float] = {}
+    for bucket, value in zip((t // width).astype(int).tolist(), values.tolist(), strict=True):
+        out[bucket] = out.get(bucket, 0.0) + value
+    return out
