@@ -15,7 +15,8 @@ Params (all optional; durations as seconds or "90s", "10m"):
   fleet_share   share of requests sent to the fleet (0.2)
   abandon_share share of streams closed by the client after ``abandon_after`` chunks
                 (0.1; 3)
-  cancel_share  share of requests cancelled at ``cancel_after`` (0.05; "2s")
+  cancel_share  share of requests cancelled at ``cancel_after`` (0.05; "200ms": below the
+                time a stream takes, so the client hangs up while the gateway works)
   long_share    share of streams kept long: ``long_max_tokens`` tokens (0.05; 2000)
   stream_share  share of requests streamed (0.5)
 """
@@ -153,7 +154,7 @@ def plan_from(values: dict[str, Any]) -> Plan:
         abandon_share=_share(values, "abandon_share", 0.1),
         abandon_after=_count(values, "abandon_after", 3, 1, 10_000),
         cancel_share=_share(values, "cancel_share", 0.05),
-        cancel_after=_seconds("cancel_after", values.get("cancel_after", "2s")),
+        cancel_after=_seconds("cancel_after", values.get("cancel_after", "200ms")),
         long_share=_share(values, "long_share", 0.05),
         long_max_tokens=_count(values, "long_max_tokens", 2000, 1, 1_000_000),
         stream_share=_share(values, "stream_share", 0.5),
