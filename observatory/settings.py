@@ -44,7 +44,9 @@ from observatory.faults.timeline import check_timeline
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = Path("observatory.yaml")
 ENV_PREFIX = "OBSERVATORY_"
-SECRET_FIELDS = frozenset({"webhook_url", "token", "api_token", "database_url", "master_key"})
+SECRET_FIELDS = frozenset(
+    {"webhook_url", "token", "api_token", "database_url", "master_key", "env"}
+)
 
 METRICS = (
     "latency_p50",

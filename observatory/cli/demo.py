@@ -1,7 +1,7 @@
 """`observatory demo`: a compressed, real release validation of two LiteLLM releases.
 
 Uses docs/demo.yaml unless --config is given: provisions both builds from PyPI (cached
-venvs), runs the stable build then the candidate on the mixed scenario, analyses, writes
+venvs), runs the stable build then the candidate on the lifecycle scenario, analyses, writes
 the reports, shows the Slack message it would send, and leaves no process behind.
 """
 
@@ -30,7 +30,7 @@ DEMO_CONFIG = PROJECT_ROOT / "docs" / "demo.yaml"
 @click.command("demo")
 @click.option("--duration", default=None, help="Per-build duration (default: the config's, 3m).")
 @click.option("--build", default="litellm-candidate", show_default=True)
-@click.option("--scenario", default="mixed", show_default=True)
+@click.option("--scenario", default="lifecycle", show_default=True)
 @click.pass_context
 def demo(ctx: click.Context, duration: str | None, build: str, scenario: str) -> int:
     """Validate a LiteLLM candidate against the stable release, end to end, in minutes."""
