@@ -36,14 +36,14 @@ class LifecycleUser(ObservatoryUser):
     @task
     def one_request(self) -> None:
         action = self.walker.next(elapsed())
-        stream = action.stream
+        kind = "chat_stream" if action.stream else "chat"
         chat(
             self,
             model=action.model,
             messages=[{"role": "user", "content": prompt(self.prompt_tokens, self.rng)}],
             max_tokens=action.max_tokens or self.max_tokens,
-            stream=stream,
-            name=None if action.name is None else f"{'chat_stream' if stream else 'chat'}:fleet",
+            stream=action.stream,
+            name=None if action.name is None else f"{kind}:{action.name}",
             abandon_after=action.abandon_after,
             cancel_after=action.cancel_after,
         )

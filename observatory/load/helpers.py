@@ -224,7 +224,11 @@ def chat(
     if max_tokens is not None:
         body["max_tokens"] = max_tokens
     path = "/v1/chat/completions"
-    stop = _Stop(abandon_after, cancel_after)
+    stop = (
+        _GO_ON
+        if abandon_after is None and cancel_after is None
+        else _Stop(abandon_after, cancel_after)
+    )
     if stream:
         body["stream"] = True
         body["stream_options"] = {"include_usage": True}
