@@ -128,8 +128,12 @@ def check_own_config(gateway: GatewaySettings) -> None:
 def _read(path: Path) -> dict[str, Any]:
     try:
         config = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise InputError(f"config_file {str(path)!r}: cannot read it: {exc}") from None
+    except OSError as exc:
+        raise InputError(f"config_file {str(path)!r}: cannot read it: {exc.strerror}") from None
+    except yaml.YAMLError as exc:  # its text would quote the line, which may hold a secret
+        mark = getattr(exc, "problem_mark", None)
+        line = f" at line {mark.line + 1}" if mark is not None else ""
+        raise InputError(f"config_file {str(path)!r}: not valid YAML{line}") from None
     if not isinstance(config, dict):
         raise InputError(f"config_file {str(path)!r}: expected a LiteLLM config (a mapping)")
     return config

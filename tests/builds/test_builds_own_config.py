@@ -132,6 +132,14 @@ def test_a_config_that_cannot_be_rewritten_fails_the_config_check(
     assert LITERAL_KEY not in str(caught.value)
 
 
+def test_broken_yaml_is_named_without_quoting_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "proxy.yaml"
+    path.write_text(f"model_list:\n  - api_key: {LITERAL_KEY}\n    : [\n")
+    with pytest.raises(ValueError, match="not valid YAML at line") as caught:
+        GatewaySettings(config_file=path)
+    assert LITERAL_KEY not in str(caught.value)
+
+
 def test_only_litellm_configs_are_accepted(tmp_path: Path) -> None:
     path = write_folder(tmp_path, own_config())
     with pytest.raises(ValueError, match="only a LiteLLM config can be rewritten"):
