@@ -103,6 +103,8 @@ class Series(enum.StrEnum):
     LATE = "late"  # open model: how late a send started, ms (count = late sends)
     DROPPED = "dropped"  # open model: sends never made (count only)
     TOKENS = "tokens"  # completion tokens per request
+    ABANDONED = "abandoned"  # streams the client closed after the chunks it wanted, ms
+    CANCELLED = "cancelled"  # requests the client gave up at its own timeout, ms
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +151,7 @@ class ResourceSample:
     fds: int | None
     connections: int | None
     processes: int | None
+    log_bytes: int | None = None  # bytes the tree wrote to its output since the last sample
 
 
 @dataclass(frozen=True, slots=True)

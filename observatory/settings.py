@@ -9,6 +9,7 @@ Durations are human strings ("90s", "1h30m") stored as seconds.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import ipaddress
 import json
@@ -45,7 +46,9 @@ from observatory.plaintext import check_plain
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = Path("observatory.yaml")
 ENV_PREFIX = "OBSERVATORY_"
-SECRET_FIELDS = frozenset({"webhook_url", "token", "api_token", "database_url", "master_key"})
+SECRET_FIELDS = frozenset(
+    {"webhook_url", "token", "api_token", "database_url", "master_key", "env"}
+)
 MIN_TOKEN_CHARS = 16
 MIN_INTERVAL_S = 1.0
 CRON_ACCEPTED = (
@@ -69,6 +72,8 @@ METRICS = (
     "memory_slope",
     "memory_level",
     "cpu",
+    "log_bytes_per_request",
+    "cpu_per_request",
 )
 RENAMED = {"memory_peak": "memory_level"}  # old threshold keys, named in the error
 
@@ -153,6 +158,24 @@ class GatewaySettings(_Model):
     env: dict[str, str] = Field(default_factory=dict)
     cpu_affinity: list[int] | None = None
     timing_header: str | None = "x-litellm-overhead-duration-ms"
+    # extra chat deployments fleet-001..fleet-N (the lifecycle scenario's fleet); None: none
+    fleet: int | None = Field(default=None, ge=1, le=999)
+    # the user's own LiteLLM config (copied with its folder, pointed at the mock upstream)
+    config_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _own_config(self) -> GatewaySettings:
+        if self.config_file is None:
+            return self
+        if self.kind != "litellm":
+            raise ValueError("config_file: only a LiteLLM config can be rewritten (kind: litellm)")
+        from observatory.builds.litellm import check_own_config  # builds import settings
+
+        try:
+            check_own_config(self)
+        except InputError as exc:
+            raise ValueError(str(exc)) from None
+        return self
 
 
 class BuildSettings(_Model):
@@ -702,10 +725,18 @@ def _resolve_paths(data: dict[str, Any], base: Path) -> None:
     """Relative paths in the file are relative to the file, not to the working directory."""
     data.setdefault("data_dir", "data")
     for key in ("data_dir", "cache_dir", "scenarios_dir"):
-        value = data.get(key)
-        if isinstance(value, str) and value:
-            path = Path(value).expanduser()
-            data[key] = str(path if path.is_absolute() else (base / path).resolve())
+        _resolve(data, key, base)
+    gateways = data.get("gateways")
+    for gateway in gateways.values() if isinstance(gateways, dict) else ():
+        if isinstance(gateway, dict):
+            _resolve(gateway, "config_file", base)
+
+
+def _resolve(data: dict[str, Any], key: str, base: Path) -> None:
+    value = data.get(key)
+    if isinstance(value, str) and value:
+        path = Path(value).expanduser()
+        data[key] = str(path if path.is_absolute() else (base / path).resolve())
 
 
 def config_hash(settings: Settings) -> str:
@@ -715,5 +746,9 @@ def config_hash(settings: Settings) -> str:
     )
     for gateway in payload.get("gateways", {}).values():
         gateway.pop("master_key", None)
+        if gateway.get("config_file"):  # what the user configured, wherever the file lives
+            with contextlib.suppress(OSError):
+                own = Path(gateway["config_file"]).read_bytes()
+                gateway["config_file"] = hashlib.sha256(own).hexdigest()
     blob = json.dumps(payload, sort_keys=True).encode()
     return hashlib.sha256(blob).hexdigest()[:16]

@@ -21,6 +21,7 @@ from observatory.analysis.metrics import (
     percentile_sample,
     throughput_sample,
 )
+from observatory.analysis.per_request import per_request_evidence
 from observatory.analysis.resources import (
     Slope,
     cpu_sample,
@@ -62,6 +63,7 @@ def comparison_evidence(
     evidence += _error_rates(*(every or (cand, base)), limits)
     evidence += _load_rates(cand, base, limits)
     evidence += _resources(cand, base, limits, slopes)
+    evidence += per_request_evidence(cand, base, limits)
     return evidence
 
 

@@ -47,6 +47,8 @@ RESOURCE_COLUMNS: dict[str, str] = {
     "fds": "float64",
     "connections": "float64",
 }
+# Measured for supervised gateways only; analysis reads it when present.
+OPTIONAL_RESOURCE_COLUMNS: dict[str, str] = {"log_bytes": "float64"}
 
 
 def empty_frame(columns: dict[str, str]) -> pd.DataFrame:

@@ -37,6 +37,9 @@ DEFAULTS: Mapping[str, MetricThreshold] = {
     "memory_slope": MetricThreshold(absolute=10.0),
     "memory_level": MetricThreshold(relative=0.10, absolute=20.0),
     "cpu": MetricThreshold(relative=0.15, absolute=2.0),
+    # LiteLLM's own release gate budgets both per request at 2x; a log line is ~100 B
+    "log_bytes_per_request": MetricThreshold(relative=1.0, absolute=100.0),
+    "cpu_per_request": MetricThreshold(relative=0.25, absolute=0.1),
 }
 
 # Higher is better only for throughput; for everything else a rise is worse.

@@ -14,23 +14,40 @@ What LiteLLM needs to start here with no database and no network:
 The master key is not written into the config file: the file names an environment variable
 (``os.environ/LITELLM_MASTER_KEY``, LiteLLM's own indirection) and only the child's
 environment holds the key, so the config can be kept with a run's artefacts.
+
+Every deployment gets its own upstream key, so per-deployment client caches hold one
+client per deployment, as in production. A user's own config (``config_file``) is copied
+with its folder (LiteLLM loads callback modules from the config's folder) and keeps all its
+settings; only each deployment's provider credentials and address are replaced.
 """
 
 from __future__ import annotations
 
 import copy
 import os
-from collections.abc import Mapping
+import shutil
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from observatory.errors import InputError
+from observatory.load.lifecycle import fleet_names
 from observatory.settings import GatewaySettings
 
 MASTER_KEY_ENV = "LITELLM_MASTER_KEY"
 UPSTREAM_API_KEY = "sk-mock-upstream"  # the mock upstream accepts any key
 READINESS_PATHS = ("/health/liveliness",)
+OWN_DIR = "gateway-config"  # the copy of a user's config folder, in the run directory
+# Providers a user's deployment may name: what the mock upstream speaks, the api_base suffix.
+PROVIDERS = {"openai": "/v1", "anthropic": ""}
+# A deployment's own address and credentials: replaced by the mock's.
+_CREDENTIALS = frozenset(
+    {"api_key", "api_base", "base_url", "organization", "api_version", "azure_ad_token"}
+)
+_ENV_REF = "os.environ/"
+_NOT_COPIED = shutil.ignore_patterns(".git", "__pycache__", "*.pyc", ".venv", "venv")
 
 # Environment every LiteLLM process gets; GatewaySettings.env may add to or override it.
 BASE_ENV = {
@@ -49,26 +66,148 @@ def model_entry(name: str, upstream_url: str) -> dict[str, Any]:
     translated); names with ``embed`` are embedding models; everything else is an
     OpenAI-compatible chat model.
     """
-    base = upstream_url.rstrip("/")
-    if name.startswith("claude"):
-        # LiteLLM's Anthropic provider appends /v1/messages to api_base itself.
-        params = {"model": f"anthropic/{name}", "api_base": base, "api_key": UPSTREAM_API_KEY}
-        return {"model_name": name, "litellm_params": params}
-    params = {"model": f"openai/{name}", "api_base": f"{base}/v1", "api_key": UPSTREAM_API_KEY}
+    provider = "anthropic" if name.startswith("claude") else "openai"
+    params = _mock_params(provider, name, upstream_url, f"{UPSTREAM_API_KEY}-{name}")
     entry: dict[str, Any] = {"model_name": name, "litellm_params": params}
     if "embed" in name:
         entry["model_info"] = {"mode": "embedding"}
     return entry
 
 
+def _mock_params(provider: str, model: str, upstream_url: str, key: str) -> dict[str, Any]:
+    # LiteLLM's Anthropic provider appends /v1/messages to api_base itself.
+    base = upstream_url.rstrip("/") + PROVIDERS[provider]
+    return {"model": f"{provider}/{model}", "api_base": base, "api_key": key}
+
+
 def proxy_config(gateway: GatewaySettings, upstream_url: str) -> dict[str, Any]:
-    """The proxy config of one run: models, master key reference, then ``proxy_config``."""
-    config: dict[str, Any] = {
-        "model_list": [model_entry(name, upstream_url) for name in gateway.models],
-        "general_settings": {"master_key": f"os.environ/{MASTER_KEY_ENV}"},
-        "litellm_settings": {"telemetry": False},
+    """The proxy config of one run: the user's own or models, master key, ``proxy_config``.
+
+    The fleet is added last, so a ``proxy_config`` with its own model_list keeps it too.
+    """
+    if gateway.config_file is not None:
+        config = own_config(gateway, upstream_url)
+    else:
+        config = {
+            "model_list": [model_entry(name, upstream_url) for name in gateway.models],
+            "general_settings": {"master_key": f"{_ENV_REF}{MASTER_KEY_ENV}"},
+            "litellm_settings": {"telemetry": False},
+        }
+    config = deep_merge(config, gateway.proxy_config)
+    fleet = [model_entry(name, upstream_url) for name in fleet_names(gateway.fleet or 0)]
+    config["model_list"] = [*config.get("model_list", []), *fleet]
+    return config
+
+
+def own_config(gateway: GatewaySettings, upstream_url: str) -> dict[str, Any]:
+    """The user's config with every deployment pointed at the mock; InputError if it cannot."""
+    assert gateway.config_file is not None
+    config = _read(gateway.config_file)
+    where = f"config_file {gateway.config_file.name}"
+    general = dict(_section(config, "general_settings", where))
+    if "database_url" in general and "DATABASE_URL" not in gateway.env:
+        raise InputError(
+            f"{where}: general_settings.database_url needs a database the gateway may use: "
+            "set the gateway's env DATABASE_URL, or remove database_url"
+        )
+    deployments = config.get("model_list")
+    if not isinstance(deployments, list) or not deployments:
+        raise InputError(f"{where}: model_list: expected a non-empty list of deployments")
+    general["master_key"] = f"{_ENV_REF}{MASTER_KEY_ENV}"  # the load generator's key
+    return {
+        **config,
+        "model_list": [
+            _point_at_mock(entry, i, upstream_url, where) for i, entry in enumerate(deployments)
+        ],
+        "general_settings": general,
+        "litellm_settings": {**_section(config, "litellm_settings", where), "telemetry": False},
     }
-    return deep_merge(config, gateway.proxy_config)
+
+
+def check_own_config(gateway: GatewaySettings) -> None:
+    """Raise InputError naming what a user's config has that cannot be rewritten."""
+    own_config(gateway, "http://127.0.0.1:1")
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        config = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise InputError(f"config_file {str(path)!r}: cannot read it: {exc.strerror}") from None
+    except yaml.YAMLError as exc:  # its text would quote the line, which may hold a secret
+        mark = getattr(exc, "problem_mark", None)
+        line = f" at line {mark.line + 1}" if mark is not None else ""
+        raise InputError(f"config_file {str(path)!r}: not valid YAML{line}") from None
+    if not isinstance(config, dict):
+        raise InputError(f"config_file {str(path)!r}: expected a LiteLLM config (a mapping)")
+    return config
+
+
+def _section(config: Mapping[str, Any], name: str, where: str) -> dict[str, Any]:
+    value = config.get(name) or {}
+    if not isinstance(value, dict):
+        raise InputError(f"{where}: {name}: expected a mapping")
+    return value
+
+
+def _point_at_mock(entry: object, index: int, upstream_url: str, where: str) -> dict[str, Any]:
+    """One deployment with the mock's address and a key of its own; the rest as configured."""
+    field = f"{where}: model_list[{index}]"
+    params = entry.get("litellm_params") if isinstance(entry, dict) else None
+    model = params.get("model") if isinstance(params, dict) else None
+    if not isinstance(entry, dict) or not isinstance(params, dict) or not isinstance(model, str):
+        raise InputError(f"{field}: expected model_name and litellm_params.model")
+    provider, _, rest = model.partition("/")
+    if not rest:  # LiteLLM infers the provider of a bare model name
+        provider, rest = ("anthropic" if model.startswith("claude") else "openai"), model
+    if provider not in PROVIDERS:
+        raise InputError(
+            f"{field} ({entry.get('model_name')}): provider {provider!r} cannot be pointed at "
+            f"the mock upstream; accepted: {', '.join(p + '/...' for p in PROVIDERS)}"
+        )
+    kept = {k: v for k, v in params.items() if k not in _CREDENTIALS}
+    mock = _mock_params(provider, rest, upstream_url, f"{UPSTREAM_API_KEY}-{index}")
+    return {**entry, "litellm_params": {**kept, **mock}}
+
+
+def config_path(gateway: GatewaySettings, default: Path) -> Path:
+    """Where a run's config goes: ``default``, or in the copy of the user's config folder."""
+    if gateway.config_file is None:
+        return default
+    return default.parent / OWN_DIR / gateway.config_file.name
+
+
+def write_run_config(gateway: GatewaySettings, upstream_url: str, path: Path) -> Path:
+    """Write the run's config to ``path``, after copying the user's config folder there."""
+    if gateway.config_file is not None:
+        source = gateway.config_file.parent
+        shutil.copytree(source, path.parent, ignore=_NOT_COPIED, dirs_exist_ok=True)
+    return write_config(proxy_config(gateway, upstream_url), path)
+
+
+def secrets(gateway: GatewaySettings) -> list[str]:
+    """Secret values a user's config holds or names: kept out of the gateway's log."""
+    if gateway.config_file is None:
+        return []
+    environ = {**os.environ, **gateway.env}
+    found = set()
+    for key, value in _strings(_read(gateway.config_file)):
+        if value.startswith(_ENV_REF):
+            found.add(environ.get(value.removeprefix(_ENV_REF), ""))
+        elif key in ("api_key", "master_key", "database_url") or "secret" in key:
+            found.add(value)
+    return sorted(v for v in found if len(v) >= 4)
+
+
+def _strings(node: object, key: str = "") -> Iterator[tuple[str, str]]:
+    if isinstance(node, dict):
+        for k, v in node.items():
+            yield from _strings(v, str(k))
+    elif isinstance(node, list):
+        for item in node:
+            yield from _strings(item, key)
+    elif isinstance(node, str):
+        yield key, node
 
 
 def deep_merge(base: Mapping[str, Any], overlay: Mapping[str, Any]) -> dict[str, Any]:

@@ -85,6 +85,7 @@ class SupervisedProcess:
         self._exited = threading.Event()
         self._exit: CrashInfo | None = None
         self._threads: list[threading.Thread] = []
+        self.output_bytes = 0  # everything the tree wrote to stdout/stderr (counted, not kept)
 
     @property
     def pid(self) -> int:
@@ -186,6 +187,7 @@ class SupervisedProcess:
         handler.setFormatter(logging.Formatter("%(message)s"))
         try:
             for raw in iter(lambda: pipe.readline(MAX_LINE), b""):
+                self.output_bytes += len(raw)
                 line = self._redact(raw.decode("utf-8", errors="replace").rstrip("\r\n"))
                 self._tail.append(line)
                 handler.handle(logging.makeLogRecord({"msg": line, "args": None}))

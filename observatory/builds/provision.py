@@ -27,6 +27,7 @@ from observatory.builds.spec import parse_pip_spec
 from observatory.builds.venv import ensure_venv, hold_venv, venv_info, verify_installed
 from observatory.domain import ProvisionKind
 from observatory.errors import BuildError, ConfigError, ForbiddenTargetError
+from observatory.load.lifecycle import fleet_names
 from observatory.markers import marked
 from observatory.settings import (
     BuildSettings,
@@ -99,7 +100,8 @@ class RunningGateway:
     def resource_probe(self) -> Probe:
         """How the sampler measures this gateway: its process tree, or its /metrics."""
         if self._process is not None:
-            return ProcessTreeProbe("gateway", self._process.pid)
+            process = self._process
+            return ProcessTreeProbe("gateway", process.pid, lambda: process.output_bytes)
         return MetricsProbe("gateway", self.base_url + "/metrics", api_key=self._api_key)
 
     def stop(self, grace: float = STOP_GRACE) -> None:
@@ -165,7 +167,7 @@ def _pip_launch(
     resources.enter_context(hold_venv(venv))
     verify_installed(venv, spec)
     info = venv_info(venv)
-    config = run_dir / CONFIG_FILE
+    config = litellm.config_path(gateway, run_dir / CONFIG_FILE)
     port = free_port()
     facts = {
         "package": spec.package,
@@ -183,7 +185,7 @@ def _command_launch(
     build: BuildSettings, gateway: GatewaySettings, upstream_url: str, run_dir: Path
 ) -> tuple[list[str], dict[str, Any]]:
     assert build.command is not None
-    config = run_dir / CONFIG_FILE
+    config = litellm.config_path(gateway, run_dir / CONFIG_FILE)
     port = free_port()
     argv = render_command(build.command, host=HOST, port=port, config=str(config))
     facts = {
@@ -211,7 +213,7 @@ def _launch(
     key = gateway.master_key.get_secret_value()
     process = SupervisedProcess(
         argv, env=_child_env(gateway, upstream_url), log_path=run_dir / LOG_FILE,
-        cwd=run_dir, secrets=[key],
+        cwd=run_dir, secrets=[key, *litellm.secrets(gateway)],
     )  # fmt: skip
     process.start()
     resources.callback(process.stop, STOP_GRACE)
@@ -296,14 +298,14 @@ def _reported_version(base_url: str, headers: dict[str, str]) -> str | None:
 def _write_gateway_config(gateway: GatewaySettings, upstream_url: str, path: Path) -> None:
     """LiteLLM gets its proxy config; any other gateway a neutral description to read."""
     if gateway.kind == "litellm":
-        config = litellm.proxy_config(gateway, upstream_url)
-    else:
-        config = litellm.deep_merge(
-            {"upstream": {"url": upstream_url, "api_base": upstream_url.rstrip("/") + "/v1"},
-             "models": list(gateway.models),
-             "master_key_env": "GATEWAY_MASTER_KEY"},
-            gateway.proxy_config,
-        )  # fmt: skip
+        litellm.write_run_config(gateway, upstream_url, path)
+        return
+    config = litellm.deep_merge(
+        {"upstream": {"url": upstream_url, "api_base": upstream_url.rstrip("/") + "/v1"},
+         "models": [*gateway.models, *fleet_names(gateway.fleet or 0)],
+         "master_key_env": "GATEWAY_MASTER_KEY"},
+        gateway.proxy_config,
+    )  # fmt: skip
     litellm.write_config(config, path)
 
 

@@ -13,6 +13,8 @@ What one sample of a process tree reports (``domain.ResourceSample``):
   not psutil's ``cpu_percent``, so workers that come and go are counted.
 - ``threads``, ``fds``: sums; ``connections``: TCP sockets of the tree that are not
   listening; ``processes``: size of the tree.
+- ``log_bytes``: bytes the tree wrote to stdout/stderr since the previous sample (a
+  supervised gateway only: its output pump counts them; the text is never stored).
 
 For a gateway reached by URL only, :class:`MetricsProbe` reads its Prometheus ``/metrics``
 (``process_resident_memory_bytes``, ``process_cpu_seconds_total``, ``process_open_fds``);
@@ -52,9 +54,11 @@ class Probe(Protocol):
 class ProcessTreeProbe:
     """A process and all its descendants, found afresh at every sample."""
 
-    def __init__(self, role: str, pid: int) -> None:
+    def __init__(self, role: str, pid: int, output: Callable[[], int] | None = None) -> None:
         self.role = role
         self.pid = pid
+        self._output = output  # bytes written to its output so far (a supervised process)
+        self._output_seen = output() if output is not None else 0
         self._cpu: dict[tuple[int, float], float] = {}
         self._cpu_at: float | None = None
         self._prime()
@@ -87,7 +91,15 @@ class ProcessTreeProbe:
             fds=fds,
             connections=conns,
             processes=len(procs),
+            log_bytes=self._log_bytes(),
         )
+
+    def _log_bytes(self) -> int | None:
+        if self._output is None:
+            return None
+        total = self._output()
+        written, self._output_seen = total - self._output_seen, total
+        return written
 
     def _tree(self) -> list[psutil.Process]:
         try:

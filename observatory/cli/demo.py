@@ -1,11 +1,11 @@
 """`observatory demo`: a compressed, real release validation on two LiteLLM releases.
 
 Uses docs/demo.yaml unless --config is given: provisions the builds from PyPI (cached
-venvs), runs the stable release, then the newer release against it, then the stable
-release with a known injected fault (one broken gpt-4o deployment) against the same
-baseline run: a comparison the observatory must decide. Then it prints, per candidate, the
-verdict, its top findings, the report and the Slack message as a channel shows it, and
-leaves no process behind.
+venvs), runs the stable release on the lifecycle scenario, then the newer release against
+it, then the stable release with a known injected fault (one broken gpt-4o deployment)
+against the same baseline run: a comparison the observatory must decide. Then it prints,
+per candidate, the verdict, its top findings, the report and the Slack message as a
+channel shows it, and leaves no process behind.
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ class Story:
     show_default=True,
     help="A build with a known fault, compared with the same baseline; 'none' to skip.",
 )
-@click.option("--scenario", default="mixed", show_default=True)
+@click.option("--scenario", default="lifecycle", show_default=True)
 @click.option("-v", "--verbose", is_flag=True, help="A progress line every 10 s in logs.")
 @click.option("--slack-json", is_flag=True, help="Also print the Slack Block Kit JSON.")
 @click.pass_context

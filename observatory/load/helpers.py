@@ -15,20 +15,31 @@ pacing assigned, and its latency counts from it.
 from __future__ import annotations
 
 import bisect
+import functools
 import itertools
 import os
 import random
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Final, TypeVar
 
+import gevent
 from geventhttpclient.response import HTTPParseError
 from locust import FastHttpUser
 
 from observatory.errors import InputError
 from observatory.load import plugin
 from observatory.load.config import CONFIG_ENV, LoadConfig
-from observatory.load.process import EXTRAS_KEY, INTENDED_KEY, USAGE_KEY, Extras
+from observatory.load.process import (
+    ABANDONED,
+    CANCELLED,
+    CLIENT_STOP_KEY,
+    EXTRAS_KEY,
+    INTENDED_KEY,
+    USAGE_KEY,
+    Extras,
+)
 from observatory.load.sse import BadBodyError, SseParser
 
 __all__ = [
@@ -36,6 +47,7 @@ __all__ = [
     "Weighted",
     "anthropic_messages",
     "chat",
+    "elapsed",
     "embeddings",
     "param",
     "params",
@@ -95,6 +107,13 @@ class ObservatoryUser(FastHttpUser):
     def take_intended(self) -> float | None:
         intended, self.observatory_intended = self.observatory_intended, None
         return intended
+
+
+def elapsed() -> float:
+    """Seconds since the run's load started (0 before it has, or outside a run)."""
+    st = plugin.state()
+    start = st.config.run_start if st is not None else 0.0
+    return max(0.0, time.time() - start) if start > 0 else 0.0
 
 
 def params(user: Any = None) -> dict[str, Any]:
@@ -190,18 +209,32 @@ def chat(
     max_tokens: int | None = None,
     stream: bool = False,
     name: str | None = None,
+    abandon_after: int | None = None,
+    cancel_after: float | None = None,
     **extra: Any,
 ) -> bool:
-    """POST /v1/chat/completions (SSE with usage when ``stream``); True on a 2xx/3xx."""
+    """POST /v1/chat/completions (SSE with usage when ``stream``); True on a 2xx/3xx.
+
+    The request name is ``chat:<model>`` (``chat_stream:<model>``) unless ``name`` is
+    given. ``abandon_after``: close the connection after that many streamed content
+    chunks; ``cancel_after``: give up after that many seconds. Either is the client's
+    choice, recorded as its own count (``abandoned``, ``cancelled``), not as a failure.
+    """
     body: dict[str, Any] = {"model": model, "messages": messages, **extra}
     if max_tokens is not None:
         body["max_tokens"] = max_tokens
     path = "/v1/chat/completions"
+    stop = (
+        _GO_ON
+        if abandon_after is None and cancel_after is None
+        else _Stop(abandon_after, cancel_after)
+    )
     if stream:
         body["stream"] = True
         body["stream_options"] = {"include_usage": True}
-        return _post_stream(user, path, body, name or "chat_stream", "chat")
-    return _post_json(user, path, body, name or "chat", ("completion_tokens",))
+        return _post_stream(user, path, body, name or f"chat_stream:{model}", "chat", stop=stop)
+    name = name or f"chat:{model}"
+    return _post_json(user, path, body, name, ("completion_tokens",), stop=stop)
 
 
 def embeddings(
@@ -218,7 +251,7 @@ def embeddings(
     an absent one as ``null``, which strict providers refuse.
     """
     body = {"model": model, "input": input, "encoding_format": encoding_format}
-    return _post_json(user, "/v1/embeddings", body, name or "embeddings", ())
+    return _post_json(user, "/v1/embeddings", body, name or f"embeddings:{model}", ())
 
 
 def responses(
@@ -236,8 +269,10 @@ def responses(
         body["max_output_tokens"] = max_output_tokens
     if stream:
         body["stream"] = True
-        return _post_stream(user, "/v1/responses", body, name or "responses_stream", "responses")
-    return _post_json(user, "/v1/responses", body, name or "responses", ("output_tokens",))
+        name = name or f"responses_stream:{model}"
+        return _post_stream(user, "/v1/responses", body, name, "responses")
+    name = name or f"responses:{model}"
+    return _post_json(user, "/v1/responses", body, name, ("output_tokens",))
 
 
 def anthropic_messages(
@@ -254,11 +289,32 @@ def anthropic_messages(
     path = "/v1/messages"
     if stream:
         body["stream"] = True
-        return _post_stream(user, path, body, name or "messages_stream", "anthropic")
-    return _post_json(user, path, body, name or "messages", ("output_tokens",), anthropic=True)
+        return _post_stream(user, path, body, name or f"messages_stream:{model}", "anthropic")
+    name = name or f"messages:{model}"
+    return _post_json(user, path, body, name, ("output_tokens",), anthropic=True)
 
 
 # sending and measuring
+
+
+@dataclass(frozen=True, slots=True)
+class _Stop:
+    """When the client walks away: after N streamed chunks, or after S seconds."""
+
+    abandon_after: int | None = None
+    cancel_after: float | None = None
+
+
+_GO_ON = _Stop()
+
+
+class _HungUpError(Exception):
+    """The client closed a stream after the chunks it wanted (not a gateway failure)."""
+
+
+class _ClientTimeout(BaseException):  # not an error: the client's choice
+    """The client's own deadline. A BaseException that is not a gevent.Timeout: the HTTP
+    client retries (and Locust records) a timeout as a failure, but lets this through."""
 
 
 def _post_json(
@@ -268,7 +324,11 @@ def _post_json(
     name: str,
     token_fields: tuple[str, ...],
     anthropic: bool = False,
+    stop: _Stop = _GO_ON,
 ) -> bool:
+    if stop.cancel_after is not None:
+        send = functools.partial(_post_json, user, path, body, name, token_fields, anthropic)
+        return _cancellable(user, name, stop.cancel_after, send)
     # A plain Locust request: Locust times it and fires the request event, and the plugin
     # checks the JSON body and reads its usage there (USAGE_KEY), on the one request path.
     response = user.client.request(
@@ -282,9 +342,55 @@ def _post_json(
     return bool(response.ok)
 
 
-def _post_stream(
-    user: ObservatoryUser, path: str, body: dict[str, Any], name: str, dialect: str
+def _cancellable(
+    user: ObservatoryUser, name: str, seconds: float, send: Callable[[], bool]
 ) -> bool:
+    """``send()``, given up after ``seconds``: then recorded as cancelled, not failed."""
+    intended = user.observatory_intended
+    wall, started = time.time(), time.perf_counter()
+    timer = gevent.Timeout(seconds, _ClientTimeout)
+    timer.start()
+    try:
+        return send()
+    except _ClientTimeout:
+        # An unfinished response is released (its connection closed) when it is dropped.
+        elapsed_ms = (time.perf_counter() - started) * 1000.0
+        if intended is not None:
+            elapsed_ms += max(0.0, wall - intended) * 1000.0
+        user.observatory_intended = None
+        _client_stop(user, name, CANCELLED, elapsed_ms, wall)
+        return False
+    finally:
+        timer.close()
+
+
+def _client_stop(user: ObservatoryUser, name: str, series: str, ms: float, wall: float) -> None:
+    user.environment.events.request.fire(
+        request_type="POST",
+        name=name,
+        response_time=ms,
+        response_length=0,
+        response=None,
+        context={CLIENT_STOP_KEY: series},
+        exception=None,
+        start_time=wall,
+        url=None,
+    )
+
+
+def _post_stream(
+    user: ObservatoryUser,
+    path: str,
+    body: dict[str, Any],
+    name: str,
+    dialect: str,
+    stop: _Stop = _GO_ON,
+) -> bool:
+    if stop.cancel_after is not None:
+        send = functools.partial(
+            _post_stream, user, path, body, name, dialect, _Stop(stop.abandon_after)
+        )
+        return _cancellable(user, name, stop.cancel_after, send)
     intended = user.take_intended()
     headers = _auth_headers(dialect == "anthropic")
     response = user.client.request(
@@ -298,13 +404,17 @@ def _post_stream(
     extras = _header_extras(response)
     length = 0
     if exception is None:
-        exception, length = _read_stream(response, dialect, sent, extras)
+        try:
+            exception, length = _read_stream(response, dialect, sent, extras, stop.abandon_after)
+        except _ClientTimeout:
+            _hang_up(response._response)
+            raise
     meta["response_time"] = (time.perf_counter() - sent) * 1000.0
     return _fire(user, meta, response, length, intended, extras, exception)
 
 
 def _read_stream(
-    response: Any, dialect: str, sent: float, extras: Extras
+    response: Any, dialect: str, sent: float, extras: Extras, abandon_after: int | None = None
 ) -> tuple[BaseException | None, int]:
     """Read the SSE body line by line, timing content chunks; (failure or None, bytes)."""
     # FastResponse.iter_content blocks until a whole chunk_size is buffered, which would
@@ -331,6 +441,9 @@ def _read_stream(
                     extras.gaps_ms.append((now - last) * 1000.0)
                 last = now
                 chunks += 1
+                if chunks == abandon_after:
+                    _hang_up(raw)
+                    return _HungUpError(), length
             if event.tokens is not None:
                 extras.tokens = event.tokens
             done = done or event.done
@@ -348,6 +461,19 @@ def _read_stream(
     if extras.tokens is None:
         extras.tokens = chunks
     return None, length
+
+
+def _hang_up(raw: Any) -> None:
+    """Close the connection mid-response, as a client that walks away does."""
+    sock, pool = getattr(raw, "_sock", None), getattr(raw, "_pool", None)
+    raw._sock = None
+    raw._pool = None
+    if sock is None:
+        return
+    if pool is not None:
+        pool.release_socket(sock)  # closes it and frees the pool's slot
+    else:
+        sock.close()
 
 
 def _discard(raw: Any) -> None:
@@ -378,6 +504,9 @@ def _fire(
 ) -> bool:
     context = dict(meta.get("context") or {})
     context[EXTRAS_KEY] = extras
+    if isinstance(exception, _HungUpError):
+        context[CLIENT_STOP_KEY] = ABANDONED
+        exception = None
     if intended is not None:
         context[INTENDED_KEY] = intended
     user.environment.events.request.fire(

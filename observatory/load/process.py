@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 INTENDED_KEY = "observatory_intended"
 EXTRAS_KEY = "observatory_extras"
 USAGE_KEY = "observatory_usage"  # token fields of a JSON body to check and read
+CLIENT_STOP_KEY = "observatory_client_stop"  # the series of a request the client gave up
 DROPPED_NAME = "*"  # dropped sends were never made, so they have no request name
 
 LATENCY = Series.LATENCY.value
@@ -49,6 +50,8 @@ OVERHEAD_HEADER = Series.OVERHEAD_HEADER.value
 LATE = Series.LATE.value
 DROPPED = Series.DROPPED.value
 TOKENS = Series.TOKENS.value
+ABANDONED = Series.ABANDONED.value
+CANCELLED = Series.CANCELLED.value
 
 
 @dataclass(slots=True)
@@ -169,6 +172,10 @@ class ProcessState:
             offset_ms = max(0.0, late_ms)
             if late_ms > self.config.late_after_ms:
                 record(LATE, name, index, late_ms)
+        stopped = context.get(CLIENT_STOP_KEY)
+        if stopped is not None:  # the client's choice: counted, neither latency nor failure
+            record(stopped, name, index, response_time + offset_ms)
+            return
         fields = context.get(USAGE_KEY)
         tokens = None
         if fields is not None and exception is None:

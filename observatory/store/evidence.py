@@ -7,6 +7,7 @@ from sqlalchemy.orm import Session
 
 from observatory.analysis.rundata import (
     ERROR_COLUMNS,
+    OPTIONAL_RESOURCE_COLUMNS,
     RESOURCE_COLUMNS,
     WINDOW_COLUMNS,
     RunData,
@@ -14,6 +15,8 @@ from observatory.analysis.rundata import (
 from observatory.domain import FaultPhase
 from observatory.store import samples
 from observatory.store.tables import FaultPhaseRow, Run
+
+RESOURCE_TABLE = {**RESOURCE_COLUMNS, **OPTIONAL_RESOURCE_COLUMNS}
 
 
 def load_run_data(session: Session, run: Run) -> RunData:
@@ -25,7 +28,7 @@ def load_run_data(session: Session, run: Run) -> RunData:
     return RunData(
         windows=windows[list(WINDOW_COLUMNS)].astype(WINDOW_COLUMNS),
         errors=errors[list(ERROR_COLUMNS)].astype(ERROR_COLUMNS),
-        resources=resources[list(RESOURCE_COLUMNS)].astype(RESOURCE_COLUMNS),
+        resources=resources[list(RESOURCE_TABLE)].astype(RESOURCE_TABLE),
         phases=load_phases(session, run.id),
         duration_s=run.duration_s,
         warmup_s=run.warmup_s,

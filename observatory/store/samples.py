@@ -133,7 +133,10 @@ def sample_messages(messages: Sequence[Any]) -> list[str]:
 
 
 def resources_frame(session: Session, run_id: int, origin: datetime) -> pd.DataFrame:
-    columns = ["at", "role", "rss_mb", "uss_mb", "cpu_percent", "threads", "fds", "connections"]
+    columns = [
+        "at", "role", "rss_mb", "uss_mb", "cpu_percent", "threads", "fds", "connections",
+        "log_bytes",
+    ]  # fmt: skip
     query = select(*(getattr(ResourceSampleRow, c) for c in columns)).where(
         ResourceSampleRow.run_id == run_id
     )

@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     Float,
@@ -186,6 +187,7 @@ class ResourceSampleRow(Base):
     fds: Mapped[int | None] = mapped_column(Integer)
     connections: Mapped[int | None] = mapped_column(Integer)
     processes: Mapped[int | None] = mapped_column(Integer)
+    log_bytes: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class FaultPhaseRow(Base):

@@ -29,7 +29,7 @@ def test_proxy_config_routes_every_model_to_the_mock_upstream() -> None:
     assert models["gpt-4o"]["litellm_params"] == {
         "model": "openai/gpt-4o",
         "api_base": UP + "/v1",
-        "api_key": litellm.UPSTREAM_API_KEY,
+        "api_key": f"{litellm.UPSTREAM_API_KEY}-gpt-4o",  # a key per deployment
     }
     assert models["claude-3-5-haiku"]["litellm_params"]["model"] == "anthropic/claude-3-5-haiku"
     assert models["claude-3-5-haiku"]["litellm_params"]["api_base"] == UP

@@ -25,6 +25,7 @@ from tests.faults.conftest import queue_run
 pytestmark = pytest.mark.slow
 
 STABLE = "litellm[proxy]==1.81.9"
+CHAT = "chat:gpt-4o-mini"  # the data-plane request name of the fault traffic
 AT, FOR = 30.0, 24.0
 
 
@@ -86,7 +87,7 @@ def test_litellm_through_redis_down(
     assert phase.measured["reset_when_healed"] >= 1
     assert phase.measured["redis_answers_after"] is True
     windows = stored(sessions, WindowRow, run_id)
-    chat = [w for w in windows if w.series == "latency" and w.name == "chat" and w.count]
+    chat = [w for w in windows if w.series == "latency" and w.name == CHAT and w.count]
     run_start = _run_start(sessions, run_id)
 
     def offset(window: WindowRow) -> float:
@@ -106,9 +107,7 @@ def test_litellm_through_redis_down(
     assert sum(w.failures for w in chat) == 0  # LiteLLM fails open: slow, never failing
     findings = stored(sessions, FindingRow, run_id)
     [impact] = [
-        f
-        for f in findings
-        if f.metric == "phase.redis_down.impact.latency_p99" and f.name == "chat"
+        f for f in findings if f.metric == "phase.redis_down.impact.latency_p99" and f.name == CHAT
     ]
     assert impact.delta is not None
     assert impact.delta > 2.0

@@ -155,4 +155,4 @@ def test_provider_degraded_run_fails_its_error_gate(
     assert errors.candidate is not None
     assert 25.0 < errors.candidate < 75.0  # percent of data-plane requests
     impact = {f.name for f in findings if f.metric == "phase.provider_errors.impact.latency_p99"}
-    assert impact == {"chat", "chat_stream"}
+    assert impact == {"chat:gpt-4o-mini", "chat_stream:gpt-4o-mini"}

@@ -110,11 +110,12 @@ def test_report_of_a_real_run_in_chromium(real_reports: tuple[Path, int], artifa
     assert remote == []
     assert banner in {"PASS", "INCONCLUSIVE", "REGRESSION"}
     ids = {chart["id"] for chart in charts}
-    expected = {"latency-chat_stream", "ttft-chat_stream", "inter_chunk-chat_stream"}
+    name = "chat_stream:gpt-4o-mini"
+    expected = {f"latency-{name}", f"ttft-{name}", f"inter_chunk-{name}"}
     assert expected | {"throughput", "errors", "memory", "cpu"} <= ids
     for chart in charts:
         assert chart["points"] > 0, chart
-    latency = next(chart for chart in charts if chart["id"] == "latency-chat_stream")
+    latency = next(chart for chart in charts if chart["id"] == f"latency-{name}")
     assert latency["baselinePoints"] > 0  # the stable release is overlaid
 
 

@@ -50,13 +50,31 @@ def test_0002_adds_verdict_reason_and_keeps_existing_rows(db_url: str) -> None:
             )
         columns = {c["name"] for c in inspect(engine).get_columns("runs")}
         assert "verdict_reason" not in columns
-        db.upgrade(engine)
+        db.upgrade(engine, "0002")
         assert db.current_revision(engine) == "0002"
         assert "verdict_reason" in {c["name"] for c in inspect(engine).get_columns("runs")}
         db.downgrade(engine, "0001")
         assert "verdict_reason" not in {c["name"] for c in inspect(engine).get_columns("runs")}
         with engine.connect() as conn:
             assert conn.exec_driver_sql("SELECT name FROM builds").scalar() == "b"
+        db.downgrade(engine, "base")
+    finally:
+        engine.dispose()
+
+
+def test_0003_adds_log_bytes_to_resource_samples(db_url: str) -> None:
+    engine = db.make_engine(db_url)
+    try:
+        db.upgrade(engine, "0002")
+        assert "log_bytes" not in {
+            c["name"] for c in inspect(engine).get_columns("resource_samples")
+        }
+        db.upgrade(engine)
+        assert "log_bytes" in {c["name"] for c in inspect(engine).get_columns("resource_samples")}
+        db.downgrade(engine, "0002")
+        assert "log_bytes" not in {
+            c["name"] for c in inspect(engine).get_columns("resource_samples")
+        }
         db.downgrade(engine, "base")
     finally:
         engine.dispose()
