@@ -20,6 +20,7 @@ from observatory.environment import host_facts, host_fingerprint
 from observatory.pipeline import Outcome, RunContext, execute_side_by_side
 from observatory.settings import Settings
 from observatory.store.db import transaction
+from observatory.store.samples import sample_messages
 from observatory.store.tables import ErrorSampleRow, FindingRow, ResourceSampleRow, WindowRow
 from observatory.validation import ValidationRequest, plan
 from tests.processes import children_of_us
@@ -93,10 +94,8 @@ def side_by_side(settings: Settings, sessions: sessionmaker[Session]) -> tuple[i
 
 
 def assert_flagged(sessions: sessionmaker[Session], cand: Outcome, *metrics: str) -> None:
-    """A regression flagged on one of ``metrics``; on a shared host pegged at 100 % (never a
-    quiet one) the product must instead say it could not measure the gateway alone."""
-    if cand.verdict == Verdict.INCONCLUSIVE and "did not measure the gateway alone" in cand.reason:
-        return
+    """A regression flagged on one of ``metrics`` (errors and log volume are judged on a busy
+    host too: it cannot cause them)."""
     assert cand.verdict == Verdict.REGRESSION, cand.reason
     with transaction(sessions) as session:
         flagged = session.scalars(
@@ -128,7 +127,8 @@ def test_clients_closed_by_their_cache_fail_a_deployment_and_the_run(
             )
         )
         names = set(session.scalars(select(WindowRow.name).where(WindowRow.run_id == base_id)))
-    assert sum(1 for row in messages for m in row if "client has been closed" in m) > 0
+    samples = [m for row in messages for m in sample_messages(row)]
+    assert any("client has been closed" in m for m in samples), samples
     assert base_errors == 0  # the same traffic through a sound gateway: no errors at all
     assert {"chat:gpt-4o", "chat:gpt-4o-mini", "chat:fleet"} <= names
 
@@ -155,7 +155,8 @@ def test_stream_slots_leaked_by_abandoned_streams_hang_the_gateway(
         ).all()
     assert (abandoned or 0) > 24  # more than the slots: a leak would have hung it
     assert base_failures == 0  # abandoned streams are the client's choice, not failures
-    assert any("timed out" in m for row in hung for m in row), hung  # once the slots ran out
+    samples = [m for row in hung for m in sample_messages(row)]
+    assert any("timed out" in m for m in samples), samples  # once the slots ran out
 
 
 def test_a_log_flood_per_request_is_flagged(

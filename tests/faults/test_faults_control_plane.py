@@ -73,7 +73,8 @@ def test_pressure_only_while_switched_on_probes_and_data_throughout(
         assert max(series) > off + SLACK_S
     names = {w.name for w in read_spool(load.spool_path) if isinstance(w, Window)}
     assert {"control:/health", "control:/model/info", "health:/health/liveliness"} <= names
-    assert {"health:/health/readiness", "chat"} <= names
+    assert "health:/health/readiness" in names
+    assert any(name.startswith("chat:") for name in names)  # chat:<model>
     summary = fault.measure()["health_probe"]
     assert summary["probes"] >= 8
     assert summary["failures"] == {}
