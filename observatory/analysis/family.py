@@ -57,13 +57,14 @@ def comparison_evidence(
 ) -> list[Evidence]:
     """Evidence for every metric both runs measured; ``slopes``: (baseline, candidate).
 
-    ``every``: (candidate, baseline) with the windows set aside kept, for error rates.
+    ``every``: (candidate, baseline) with the windows set aside kept, for error rates and
+    log bytes.
     """
     evidence = _percentiles(cand, base, limits)
     evidence += _error_rates(*(every or (cand, base)), limits)
     evidence += _load_rates(cand, base, limits)
     evidence += _resources(cand, base, limits, slopes)
-    evidence += per_request_evidence(cand, base, limits)
+    evidence += per_request_evidence(cand, base, limits, every)
     return evidence
 
 

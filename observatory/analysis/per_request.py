@@ -25,11 +25,18 @@ LOG_FLOOR_BYTES = 10.0
 METRICS = (("log_bytes_per_request", "B", "log_bytes"), ("cpu_per_request", "ms", "cpu_percent"))
 
 
-def per_request_evidence(cand: RunView, base: RunView, limits: Limits) -> list[Evidence]:
-    """Log bytes and CPU per request, candidate against baseline (when both measured them)."""
+def per_request_evidence(
+    cand: RunView, base: RunView, limits: Limits, every: tuple[RunView, RunView] | None = None
+) -> list[Evidence]:
+    """Log bytes and CPU per request, candidate against baseline (when both measured them).
+
+    ``every``: (candidate, baseline) with the windows set aside kept: a busy host slows a
+    gateway's CPU per request, it does not make the gateway log more, so log bytes use them.
+    """
     evidence = []
     for metric, unit, column in METRICS:
-        b, c = cost_sample(base, column), cost_sample(cand, column)
+        views = every if every is not None and column == "log_bytes" else (cand, base)
+        b, c = cost_sample(views[1], column), cost_sample(views[0], column)
         if b.n == 0 or c.n == 0:
             continue
         evidence.append(

@@ -49,7 +49,7 @@ BASELINE_FREE = ("drift.", "change.", "error_ceiling", "memory_leak")
 SPEED_BOUND = ("latency_", "ttft_", "inter_chunk_", "overhead", "cpu", "throughput")
 # What a busy host cannot cause: judged on every steady window, set aside or not. Every
 # other finding is voided when too many windows were set aside.
-HOST_PROOF = ("error_rate", "error_ceiling", NEW_FAILURE, "memory_", "crash")
+HOST_PROOF = ("error_rate", "error_ceiling", NEW_FAILURE, "memory_", "log_bytes", "crash")
 # The order a human reads regressions in: crash, errors, memory, latency, the rest.
 SERIOUSNESS = (
     ("crash",),
@@ -154,7 +154,7 @@ def _voided(findings: list[Finding], note: str) -> list[Finding]:
 
 
 def host_proof(metric: str) -> bool:
-    """A finding a busy host cannot cause (errors, new failures, memory, crash)."""
+    """A finding a busy host cannot cause (errors, new failures, memory, log volume, crash)."""
     return metric.removeprefix("change.").removeprefix("drift.").startswith(HOST_PROOF)
 
 

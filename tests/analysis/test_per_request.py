@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from observatory.analysis import analyse
+from observatory.analysis.injection import busy_share
 from observatory.analysis.metrics import view
 from observatory.analysis.per_request import LOG_FLOOR_BYTES, cost_sample
 from observatory.analysis.rundata import RunData
@@ -65,3 +66,17 @@ def test_runs_without_log_counts_compare_cpu_only() -> None:
     verdicts = findings(synthetic_run(PROFILE, seed=6), synthetic_run(PROFILE, seed=7))
     assert "log_bytes_per_request" not in verdicts
     assert "cpu_per_request" in verdicts
+
+
+def test_a_log_flood_on_a_busy_host_is_still_a_regression() -> None:
+    """A busy neighbour slows a gateway; it cannot make it log more: log volume is judged on
+    every steady window, while the speed-bound findings are not judged."""
+    base = logging(synthetic_run(PROFILE, seed=8), 20.0, seed=8)
+    cand = logging(synthetic_run(PROFILE, seed=9), 2000.0, seed=9)
+    cand = busy_share(cand, 0.6, seed=9)
+    result = analyse(cand, base, ThresholdSettings())
+    assert result.verdict == Verdict.REGRESSION, result.reason
+    verdicts = {f.metric: f.verdict for f in result.findings if f.name == "*"}
+    assert verdicts["log_bytes_per_request"] == FindingVerdict.REGRESSION
+    assert verdicts["cpu_per_request"] == FindingVerdict.INCONCLUSIVE
+    assert "not judged" in result.reason
