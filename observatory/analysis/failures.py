@@ -76,12 +76,14 @@ def new_failure_findings(cand: RunView, base: RunData | None) -> list[Finding]:
 
 
 _INNER = re.compile(r'"message"\s*:\s*"((?:[^"\\]|\\.){8,})"')
+_LINE_BREAK = re.compile(r"\\n|\n")  # escaped in a JSON body, or real
 
 
 def shown_message(message: str) -> str:
-    """The message a human reads: the body's own ``"message"`` when it has one."""
+    """The message a human reads: the body's own ``"message"`` when it has one, first line."""
     inner = _INNER.search(message)
-    return inner.group(1) if inner else message
+    text = inner.group(1) if inner else message
+    return _LINE_BREAK.split(text, maxsplit=1)[0].strip()
 
 
 def _finding(new: NewFailure) -> Finding:

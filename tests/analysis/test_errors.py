@@ -211,6 +211,8 @@ def test_the_shown_message_is_the_body_s_own() -> None:
     assert shown_message("ConnectionResetError: reset by peer") == (
         "ConnectionResetError: reset by peer"
     )
+    multiline = '| body: {"error":{"message":"OpenAIException - Connection error.\\nNone"}}'
+    assert shown_message(multiline) == "OpenAIException - Connection error."
 
 
 def test_a_new_error_needs_a_baseline_and_k_scales_with_exposure() -> None:
