@@ -50,11 +50,12 @@ SPEED_BOUND = ("latency_", "ttft_", "inter_chunk_", "overhead", "cpu", "throughp
 # What a busy host cannot cause: judged on every steady window, set aside or not. Every
 # other finding is voided when too many windows were set aside.
 HOST_PROOF = ("error_rate", "error_ceiling", NEW_FAILURE, "memory_", "log_bytes", "crash")
-# The order a human reads regressions in: crash, errors, memory, latency, the rest.
+# The order a human reads regressions in: crash, errors, memory and log volume, latency,
+# the rest (a log flood slows the gateway too; the flood is the cause to name).
 SERIOUSNESS = (
     ("crash",),
     (NEW_FAILURE, "error_rate", "change.error_rate", "drift.error_rate", "error_ceiling"),
-    ("memory_",),
+    ("memory_", "log_bytes"),
     ("latency_", "ttft_", "change.latency", "drift.latency", "inter_chunk_", "overhead"),
 )
 

@@ -286,3 +286,11 @@ def test_the_reason_names_crash_then_errors_then_memory_then_latency() -> None:
         'new error "boom" (5x, http_500) at 1m (and 1 more)'
     )
     assert "crash" in headline([memory, errors, crash]).split(" (and")[0]
+
+
+def test_a_log_flood_is_named_before_the_overhead_it_causes() -> None:
+    overhead = _finding("overhead_p50", "chat")
+    flood = _finding("log_bytes_per_request")
+    first = headline([overhead, flood]).split(" (and")[0]
+    assert "log" in first
+    assert "overhead" not in first
