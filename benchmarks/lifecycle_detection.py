@@ -62,7 +62,7 @@ def run_case(name: str, data: Path) -> tuple[int, str, float]:
     argv += ["--build", "faulty", "--scenario", "case", "--baseline", "alongside"]
     started = time.monotonic()
     done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
-    lines = [line for line in done.stdout.splitlines() if line.strip()]
+    lines = [line for line in done.stdout.splitlines() if "verdict=" in line]
     return done.returncode, lines[-1] if lines else done.stderr[-300:], time.monotonic() - started
 
 
