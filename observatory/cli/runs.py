@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import click
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from observatory.cli.context import ROW_ID, App, pass_app
 from observatory.domain import RunStatus
+from observatory.store import builds as store_builds
 from observatory.store import runs as store_runs
 from observatory.store.db import transaction
-from observatory.store.tables import Build, Run
+from observatory.store.tables import Run
 
 REASON_WIDTH = 90  # `runs show` has the whole line
 
@@ -36,7 +33,7 @@ def list_cmd(app: App, limit: int, status: str | None, scenario: str | None) -> 
     """List recent runs, newest first: build and version, scenario, verdict and why."""
     with transaction(app.sessions) as session:
         rows = store_runs.list_runs(session, limit=limit, status=status, scenario=scenario)
-        names = _build_names(session, rows)
+        names = store_builds.labels(session, (r.build_id for r in rows))
         click.echo(
             f"{'ID':>5}  {'BUILD':30} {'SCENARIO':14} {'STATUS':12} {'VERDICT':13} "
             f"{'CREATED':16}  WHY"
@@ -47,13 +44,6 @@ def list_cmd(app: App, limit: int, status: str | None, scenario: str | None) -> 
                 f"{r.id:>5}  {names.get(r.build_id, str(r.build_id)):30} {r.scenario:14} "
                 f"{r.status:12} {r.verdict or '-':13} {created:16}  {_why(r)}"
             )
-
-
-def _build_names(session: Session, rows: Sequence[Run]) -> dict[int, str]:
-    """Build id -> "name version" for the listed runs."""
-    ids = {r.build_id for r in rows}
-    builds = session.scalars(select(Build).where(Build.id.in_(ids))).all() if ids else []
-    return {b.id: f"{b.name} {b.version}" for b in builds}
 
 
 def _why(run: Run) -> str:
@@ -70,7 +60,7 @@ def show(app: App, run_id: int) -> None:
     """Show one run: status, verdict, progress, baseline, report."""
     with transaction(app.sessions) as session:
         r = store_runs.get_run(session, run_id)
-        build = _build_names(session, [r]).get(r.build_id, str(r.build_id))
+        build = store_builds.labels(session, [r.build_id]).get(r.build_id, str(r.build_id))
         fields = {
             "run": r.id,
             "scenario": r.scenario,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -66,3 +66,12 @@ def promote(session: Session, name: str) -> Build:
     build.channel = Channel.STABLE
     build.promoted_at = utcnow()
     return build
+
+
+def labels(session: Session, ids: Iterable[int]) -> dict[int, str]:
+    """Build id -> "name version" for these ids."""
+    wanted = set(ids)
+    if not wanted:
+        return {}
+    builds = session.scalars(select(Build).where(Build.id.in_(wanted))).all()
+    return {b.id: f"{b.name} {b.version}" for b in builds}
