@@ -1,9 +1,13 @@
-"""Fixtures of the report tests: a stored candidate/baseline pair, the artifacts directory."""
+"""Fixtures of the report tests: a stored candidate/baseline pair, the artifacts directory,
+headless Chromium."""
 
 from __future__ import annotations
 
+import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from report_fixtures import ARTIFACTS, StoredPair, sqlite_pair, store_pair
@@ -28,3 +32,22 @@ def sqlite_store(
 def artifacts() -> Path:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     return ARTIFACTS
+
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Debian's Chromium driven by Playwright; skipped without it (a failure under CI=true)."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).is_file() or shutil.which("chromium") is None:
+        reason = f"{CHROMIUM} missing: apt-get install chromium chromium-driver (make browser)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    with sync_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()

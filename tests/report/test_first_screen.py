@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -32,15 +32,11 @@ from observatory.settings import ThresholdSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS_IMAGES = ROOT / "docs" / "images"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 FIRST_SCREEN_PX = 1000
 T0 = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
 PROFILE = Profile(duration_s=1800.0, warmup_s=120.0, window_s=10.0)
 MESSAGE = "Cannot send a request, as the client has been closed."
 MESSAGES = {"http_500": "upstream returned 500", "timeout": "read timeout after 30 s"}
-
-sync_api = pytest.importorskip("playwright.sync_api")
 
 
 def _bursts(run: RunData) -> RunData:
@@ -102,19 +98,6 @@ def _report(case: Case, out: Path) -> Path:
         errors=_error_groups(candidate),
     )
     return render_run_report(inp, out / case.name)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not Path(CHROMIUM).is_file() or shutil.which("chromium") is None:
-        reason = f"{CHROMIUM} missing: apt-get install chromium chromium-driver (make browser)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 def _top(page: Any, selector: str) -> float:
