@@ -314,24 +314,13 @@ def stored_side_by_side(url: str, scenario: str) -> list[tuple[RunData, RunData]
 
     Only pairs of the most common length: rates are stated for one length and rate.
     """
-    from sqlalchemy import select
-    from sqlalchemy.orm import aliased
-
     from observatory.store.db import make_engine, session_factory, transaction
     from observatory.store.evidence import load_run_data
-    from observatory.store.tables import Run
+    from observatory.store.runs import side_by_side_pairs
 
-    base = aliased(Run)
-    query = (
-        select(base, Run)
-        .join(base, Run.baseline_run_id == base.id)
-        .where(Run.scenario == scenario, Run.baseline_request == "alongside")
-        .where(Run.status == "done", base.status == "done")
-        .order_by(Run.id)
-    )
     sessions = session_factory(make_engine(url))
     with transaction(sessions) as session:
-        rows = session.execute(query).all()
+        rows = side_by_side_pairs(session, scenario)
         lengths = Counter(c.duration_s for _, c in rows)
         length = lengths.most_common(1)[0][0] if lengths else 0.0
         if len(lengths) > 1:

@@ -65,23 +65,12 @@ def judge(base: RunData, cand: RunData, seed: int) -> dict[str, dict[str, Any]]:
 
 def stored_pairs(url: str, scenario: str) -> Iterator[tuple[dict[str, Any], RunData, RunData]]:
     """(identity, baseline, candidate) of each completed side-by-side pair, oldest first."""
-    from sqlalchemy import select
-    from sqlalchemy.orm import aliased
-
     from observatory.store.db import make_engine, session_factory, transaction
     from observatory.store.evidence import load_run_data
-    from observatory.store.tables import Run
+    from observatory.store.runs import side_by_side_pairs
 
-    base = aliased(Run)
-    query = (
-        select(base, Run)
-        .join(base, Run.baseline_run_id == base.id)
-        .where(Run.scenario == scenario, Run.baseline_request == "alongside")
-        .where(Run.status == "done", base.status == "done")
-        .order_by(Run.id)
-    )
     with transaction(session_factory(make_engine(url))) as session:
-        for b, c in session.execute(query).all():
+        for b, c in side_by_side_pairs(session, scenario):
             identity = {
                 "scenario": scenario,
                 "baseline_run": b.id,

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from observatory.domain import ACTIVE_STATUSES, MAX_ID, RunStatus
 from observatory.errors import NotFoundError
@@ -82,3 +82,16 @@ def heartbeat(
         .returning(Run.cancel_requested)
     ).first()
     return None if held is None else bool(held[0])
+
+
+def side_by_side_pairs(session: Session, scenario: str) -> list[tuple[Run, Run]]:
+    """(baseline, candidate) of each completed side-by-side pair of ``scenario``, oldest first."""
+    base = aliased(Run)
+    query = (
+        select(base, Run)
+        .join(base, Run.baseline_run_id == base.id)
+        .where(Run.scenario == scenario, Run.baseline_request == "alongside")
+        .where(Run.status == "done", base.status == "done")
+        .order_by(Run.id)
+    )
+    return [(b, c) for b, c in session.execute(query).all()]
